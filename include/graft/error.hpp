@@ -1,0 +1,34 @@
+// graft/error.hpp - the exceptions graft throws.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace graft {
+
+// Base of every graft error; `what()` names the node, argument or byte offset at fault.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A graph operation that would break an invariant (erasing a used node, a use before its
+// definition, a duplicate name, ...), or a failed `lint()`.
+class GraphError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An argument read through an op schema that the schema does not have, or of the wrong kind.
+class SchemaError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A tensor whose dtype, shape or size is invalid for what was asked of it.
+class TensorError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace graft

@@ -1,0 +1,241 @@
+// graft/graph/argument.hpp - the value of one node argument: a literal, a node reference or a list.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "graft/error.hpp"
+#include "graft/tensor/dtype.hpp"
+
+namespace graft {
+
+class Node;
+
+enum class ArgKind : std::uint8_t { none, boolean, integer, real, string, dtype, node, list };
+
+constexpr std::string_view arg_kind_name(ArgKind k) noexcept {
+  switch (k) {
+    case ArgKind::none: return "None";
+    case ArgKind::boolean: return "bool";
+    case ArgKind::integer: return "int";
+    case ArgKind::real: return "float";
+    case ArgKind::string: return "str";
+    case ArgKind::dtype: return "dtype";
+    case ArgKind::node: return "node";
+    case ArgKind::list: return "list";
+  }
+  return "?";
+}
+
+// An FX argument: None, bool, int64, double, string, dtype, node reference, or a list of those.
+// Equality is structural; doubles compare by value except that NaN equals NaN, so a graph
+// compares equal to its copy.
+//
+// A tagged union of 16 bytes: scalars inline, strings and lists on the heap. (Not std::variant:
+// GCC 12 reports false -Wmaybe-uninitialized warnings at -O3 when copying a variant that holds a
+// std::string, in users' code as well as ours.)
+class Argument {
+ public:
+  using List = std::vector<Argument>;
+
+  Argument() noexcept {}
+  Argument(std::nullptr_t) noexcept {}
+  Argument(bool b) noexcept : kind_(ArgKind::boolean) { u_.b = b; }
+  template <typename I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool> &&
+                                             !std::is_same_v<I, char>,
+                                         int> = 0>
+  Argument(I i) noexcept : kind_(ArgKind::integer) {
+    u_.i = static_cast<std::int64_t>(i);
+  }
+  Argument(double d) noexcept : kind_(ArgKind::real) { u_.d = d; }
+  Argument(float d) noexcept : kind_(ArgKind::real) { u_.d = static_cast<double>(d); }
+  Argument(std::string s) : kind_(ArgKind::string) { u_.s = new std::string(std::move(s)); }
+  Argument(std::string_view s) : Argument(std::string(s)) {}
+  Argument(const char* s) : Argument(std::string(s)) {}
+  Argument(DType t) noexcept : kind_(ArgKind::dtype) { u_.t = t; }
+  // A node reference; a null pointer is None.
+  Argument(Node* n) noexcept {
+    if (n) {
+      kind_ = ArgKind::node;
+      u_.n = n;
+    }
+  }
+  Argument(List l) : kind_(ArgKind::list) { u_.l = new List(std::move(l)); }
+
+  Argument(const Argument& o) : kind_(o.kind_), u_(o.u_) {
+    if (kind_ == ArgKind::string) u_.s = new std::string(*o.u_.s);
+    else if (kind_ == ArgKind::list) u_.l = new List(*o.u_.l);
+  }
+  Argument(Argument&& o) noexcept : kind_(o.kind_), u_(o.u_) { o.kind_ = ArgKind::none; }
+  Argument& operator=(const Argument& o) {
+    if (this != &o) {
+      Argument tmp(o);
+      swap(tmp);
+    }
+    return *this;
+  }
+  Argument& operator=(Argument&& o) noexcept {
+    if (this != &o) {
+      Argument tmp(std::move(o));
+      swap(tmp);
+    }
+    return *this;
+  }
+  ~Argument() { release(); }
+  void swap(Argument& o) noexcept {
+    std::swap(kind_, o.kind_);
+    std::swap(u_, o.u_);
+  }
+
+  ArgKind kind() const noexcept { return kind_; }
+  bool is_none() const noexcept { return kind_ == ArgKind::none; }
+  bool is_bool() const noexcept { return kind_ == ArgKind::boolean; }
+  bool is_int() const noexcept { return kind_ == ArgKind::integer; }
+  bool is_double() const noexcept { return kind_ == ArgKind::real; }
+  bool is_number() const noexcept { return is_int() || is_double(); }
+  bool is_string() const noexcept { return kind_ == ArgKind::string; }
+  bool is_dtype() const noexcept { return kind_ == ArgKind::dtype; }
+  bool is_node() const noexcept { return kind_ == ArgKind::node; }
+  bool is_list() const noexcept { return kind_ == ArgKind::list; }
+  // Anything but a node or a list that holds a node.
+  bool is_literal() const noexcept;
+
+  bool as_bool() const { return expect(ArgKind::boolean), u_.b; }
+  std::int64_t as_int() const { return expect(ArgKind::integer), u_.i; }
+  // A float argument; an int is widened, as Python does for `float` parameters.
+  double as_double() const {
+    if (is_int()) return static_cast<double>(u_.i);
+    return expect(ArgKind::real), u_.d;
+  }
+  const std::string& as_string() const { return expect(ArgKind::string), *u_.s; }
+  DType as_dtype() const { return expect(ArgKind::dtype), u_.t; }
+  Node* as_node() const { return expect(ArgKind::node), u_.n; }
+  const List& as_list() const { return expect(ArgKind::list), *u_.l; }
+  List& as_list() { return expect(ArgKind::list), *u_.l; }
+  // A list of ints (`[1, 1]`), or a single int broadcast to `length` entries when `length` > 0.
+  std::vector<std::int64_t> as_int_list(std::size_t length = 0) const;
+
+  friend bool operator==(const Argument& a, const Argument& b) noexcept;
+  friend bool operator!=(const Argument& a, const Argument& b) noexcept { return !(a == b); }
+
+  // Calls f(Node*) for every node reference, in argument order, lists included.
+  template <typename F>
+  void for_each_node(F&& f) const;
+  // Replaces every node reference r by map(r) (which returns Node*; null makes it None).
+  template <typename F>
+  void map_nodes(F&& map);
+
+ private:
+  void expect(ArgKind want) const {
+    if (kind_ != want)
+      throw SchemaError("argument is " + std::string(arg_kind_name(kind_)) + ", expected " +
+                        std::string(arg_kind_name(want)));
+  }
+  void release() noexcept {
+    if (kind_ == ArgKind::string) delete u_.s;
+    else if (kind_ == ArgKind::list) delete u_.l;
+    kind_ = ArgKind::none;
+  }
+
+  ArgKind kind_ = ArgKind::none;
+  union Payload {
+    bool b;
+    std::int64_t i;
+    double d;
+    DType t;
+    Node* n;
+    std::string* s;
+    List* l;
+  } u_{};
+};
+
+// Builds a list argument: `ints({1, 1})` is `[1, 1]`.
+inline Argument ints(std::initializer_list<std::int64_t> values) {
+  Argument::List l;
+  l.reserve(values.size());
+  for (auto v : values) l.emplace_back(v);
+  return Argument(std::move(l));
+}
+inline Argument ints(const std::vector<std::int64_t>& values) {
+  Argument::List l;
+  l.reserve(values.size());
+  for (auto v : values) l.emplace_back(v);
+  return Argument(std::move(l));
+}
+// Builds a list argument of arbitrary elements: `list({x, y})`.
+inline Argument list(std::initializer_list<Argument> items) { return Argument(Argument::List(items)); }
+
+// One keyword argument. Keyword arguments keep the order they were given in.
+struct Kwarg {
+  std::string name;
+  Argument value;
+  friend bool operator==(const Kwarg& a, const Kwarg& b) { return a.name == b.name && a.value == b.value; }
+  friend bool operator!=(const Kwarg& a, const Kwarg& b) { return !(a == b); }
+};
+using Kwargs = std::vector<Kwarg>;
+
+// ---------------------------------------------------------------------------------------------
+
+inline bool Argument::is_literal() const noexcept {
+  if (is_node()) return false;
+  if (!is_list()) return true;
+  bool literal = true;
+  for_each_node([&](Node*) { literal = false; });
+  return literal;
+}
+
+inline std::vector<std::int64_t> Argument::as_int_list(std::size_t length) const {
+  if (is_int() && length > 0) return std::vector<std::int64_t>(length, as_int());
+  const List& l = as_list();
+  std::vector<std::int64_t> out;
+  out.reserve(l.size());
+  for (std::size_t i = 0; i < l.size(); ++i) {
+    if (!l[i].is_int())
+      throw SchemaError("int list element " + std::to_string(i) + " is " +
+                        std::string(arg_kind_name(l[i].kind())) + ", expected int");
+    out.push_back(l[i].as_int());
+  }
+  return out;
+}
+
+inline bool operator==(const Argument& a, const Argument& b) noexcept {
+  if (a.kind_ != b.kind_) return false;
+  switch (a.kind_) {
+    case ArgKind::none: return true;
+    case ArgKind::boolean: return a.u_.b == b.u_.b;
+    case ArgKind::integer: return a.u_.i == b.u_.i;
+    case ArgKind::real: return a.u_.d == b.u_.d || (a.u_.d != a.u_.d && b.u_.d != b.u_.d);
+    case ArgKind::string: return *a.u_.s == *b.u_.s;
+    case ArgKind::dtype: return a.u_.t == b.u_.t;
+    case ArgKind::node: return a.u_.n == b.u_.n;
+    case ArgKind::list: return *a.u_.l == *b.u_.l;
+  }
+  return false;
+}
+
+// Lists nest to a depth bounded by the loader; within a node's arguments recursion is fine.
+template <typename F>
+void Argument::for_each_node(F&& f) const {
+  if (kind_ == ArgKind::node) {
+    f(u_.n);
+  } else if (kind_ == ArgKind::list) {
+    for (const Argument& a : *u_.l) a.for_each_node(f);
+  }
+}
+
+template <typename F>
+void Argument::map_nodes(F&& map) {
+  if (kind_ == ArgKind::node) {
+    Node* r = map(u_.n);
+    if (r) u_.n = r;
+    else kind_ = ArgKind::none;
+  } else if (kind_ == ArgKind::list) {
+    for (Argument& a : *u_.l) a.map_nodes(map);
+  }
+}
+
+}  // namespace graft

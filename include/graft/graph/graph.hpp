@@ -1,0 +1,902 @@
+// graft/graph/graph.hpp - an FX-shaped dataflow graph.
+//
+// Nodes live in one list that is always a topological order: every mutation checks that a node
+// only reads nodes placed before it, so a cycle or a use before definition cannot be built.
+// Users are kept in sync with arguments, names are unique (FX style: conv2d, conv2d_1, ...),
+// and every walk is iterative, so graphs of millions of nodes are fine.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "graft/graph/argument.hpp"
+#include "graft/graph/detail/pool.hpp"
+#include "graft/error.hpp"
+#include "graft/graph/meta.hpp"
+#include "graft/graph/node.hpp"
+#include "graft/graph/schema.hpp"
+
+namespace graft {
+
+// How create_node treats the requested name.
+enum class NameMode : std::uint8_t {
+  unique,  // use it as a candidate and add `_N` when needed, as FX does
+  exact,   // use it as is; a name already used in this graph is an error
+};
+
+class Graph {
+ public:
+  Graph() : root_(new Node()) {
+    root_->sentinel_ = true;
+    root_->owner_ = this;
+    root_->prev_ = root_.get();
+    root_->next_ = root_.get();
+    root_->name_ = "<root>";
+  }
+  ~Graph() { release_all(); }
+
+  // Deep copy: same names, order, arguments and metadata; metadata references are re-pointed to
+  // the copies (a reference to a node that is not live in `other` becomes null).
+  Graph(const Graph& other) : Graph() { copy_from(other, nullptr); }
+  Graph& operator=(const Graph& other) {
+    if (this != &other) {
+      Graph tmp(other);
+      swap(tmp);
+    }
+    return *this;
+  }
+  Graph(Graph&& other) noexcept : Graph() { swap(other); }
+  Graph& operator=(Graph&& other) noexcept {
+    if (this != &other) {
+      Graph tmp(std::move(other));
+      swap(tmp);
+    }
+    return *this;
+  }
+  void swap(Graph& other) noexcept;
+
+  // A deep copy that also reports which copy each original node became.
+  Graph clone(std::unordered_map<const Node*, Node*>* mapping) const {
+    Graph g;
+    g.copy_from(*this, mapping);
+    return g;
+  }
+
+  // ---- Iteration --------------------------------------------------------------------------
+  class NodeIterator {
+   public:
+    using iterator_category = std::bidirectional_iterator_tag;
+    using value_type = Node*;
+    using difference_type = std::ptrdiff_t;
+    using pointer = Node* const*;
+    using reference = Node*;
+    NodeIterator() = default;
+    explicit NodeIterator(Node* n) : n_(n) {}
+    Node* operator*() const noexcept { return n_; }
+    // Erasing the current node is allowed: the walk goes on from where the node was.
+    NodeIterator& operator++() noexcept {
+      do n_ = n_->next_;
+      while (n_->erased_);
+      return *this;
+    }
+    NodeIterator operator++(int) noexcept {
+      auto t = *this;
+      ++*this;
+      return t;
+    }
+    NodeIterator& operator--() noexcept {
+      do n_ = n_->prev_;
+      while (n_->erased_);
+      return *this;
+    }
+    NodeIterator operator--(int) noexcept {
+      auto t = *this;
+      --*this;
+      return t;
+    }
+    friend bool operator==(NodeIterator a, NodeIterator b) { return a.n_ == b.n_; }
+    friend bool operator!=(NodeIterator a, NodeIterator b) { return a.n_ != b.n_; }
+
+   private:
+    Node* n_ = nullptr;
+  };
+  struct NodeRange {
+    Node* root;
+    NodeIterator begin() const { return NodeIterator(root->next_); }
+    NodeIterator end() const { return NodeIterator(root); }
+  };
+  class ReverseNodeIterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Node*;
+    using difference_type = std::ptrdiff_t;
+    using pointer = Node* const*;
+    using reference = Node*;
+    explicit ReverseNodeIterator(Node* n) : n_(n) {}
+    Node* operator*() const noexcept { return n_; }
+    ReverseNodeIterator& operator++() noexcept {
+      do n_ = n_->prev_;
+      while (n_->erased_);
+      return *this;
+    }
+    friend bool operator==(ReverseNodeIterator a, ReverseNodeIterator b) { return a.n_ == b.n_; }
+    friend bool operator!=(ReverseNodeIterator a, ReverseNodeIterator b) { return a.n_ != b.n_; }
+
+   private:
+    Node* n_;
+  };
+  struct ReverseNodeRange {
+    Node* root;
+    ReverseNodeIterator begin() const { return ReverseNodeIterator(root->prev_); }
+    ReverseNodeIterator end() const { return ReverseNodeIterator(root); }
+  };
+
+  // The live nodes in graph (topological) order.
+  NodeRange nodes() const noexcept { return NodeRange{root_.get()}; }
+  // The live nodes last to first.
+  ReverseNodeRange reverse_nodes() const noexcept { return ReverseNodeRange{root_.get()}; }
+  std::size_t size() const noexcept { return num_nodes_; }
+  bool empty() const noexcept { return num_nodes_ == 0; }
+  Node* first() const noexcept { return root_->next_ == root_.get() ? nullptr : root_->next_; }
+  Node* last() const noexcept { return root_->prev_ == root_.get() ? nullptr : root_->prev_; }
+  // The live node called `name`, or null.
+  Node* find(std::string_view name) const {
+    auto it = names_.find(std::string(name));
+    return it == names_.end() ? nullptr : it->second;
+  }
+  // The output node (normally the last node), or null.
+  Node* output_node() const noexcept {
+    for (Node* n : reverse_nodes())
+      if (n->is_output()) return n;
+    return nullptr;
+  }
+  // True when `n` is a live node of this graph.
+  bool contains(const Node* n) const noexcept { return n && n->owner_ == this && !n->erased_; }
+
+  // ---- Ops --------------------------------------------------------------------------------
+  // Resolves an op name ("aten.conv2d.default", "aten::conv2d", "torch.ops.aten.add.Tensor"):
+  // this graph's own schemas first, then the built-in table; an unknown name gets a name-only
+  // schema (its arguments can be read by position only).
+  const OpSchema* resolve_op(std::string_view name) {
+    std::string canonical = canonical_op_name(name);
+    if (const OpSchema* s = ops_.find(canonical)) return s;
+    if (const OpSchema* s = OpRegistry::builtin().find(canonical)) return s;
+    return ops_.add(OpSchema(canonical));
+  }
+  // Adds a schema for this graph's custom ops, e.g.
+  // `g.register_op("mylib.fused.default(Tensor x, int k=3) -> Tensor")`.
+  const OpSchema* register_op(std::string_view schema_text) {
+    return ops_.add(OpSchema::parse(schema_text));
+  }
+  const OpSchema* register_op(OpSchema schema) { return ops_.add(std::move(schema)); }
+
+  // ---- Building ---------------------------------------------------------------------------
+  // Inserts new nodes before `pos` (null: at the end) until the guard goes out of scope.
+  class InsertionGuard {
+   public:
+    InsertionGuard(Graph& g, Node* pos) : g_(&g), saved_(g.insert_before_) {
+      g.insert_before_ = pos ? pos : g.root_.get();
+    }
+    InsertionGuard(const InsertionGuard&) = delete;
+    InsertionGuard& operator=(const InsertionGuard&) = delete;
+    InsertionGuard(InsertionGuard&& o) noexcept : g_(o.g_), saved_(o.saved_) { o.g_ = nullptr; }
+    ~InsertionGuard() {
+      if (g_) g_->insert_before_ = saved_;
+    }
+
+   private:
+    Graph* g_;
+    Node* saved_;
+  };
+  [[nodiscard]] InsertionGuard inserting_before(Node* pos) {
+    check_live(pos, "insertion point");
+    return InsertionGuard(*this, pos);
+  }
+  // New nodes go right after `pos`, in the order they are created.
+  [[nodiscard]] InsertionGuard inserting_after(Node* pos) {
+    check_live(pos, "insertion point");
+    return InsertionGuard(*this, pos->next_);
+  }
+  // The node new nodes are inserted before; null when they are appended.
+  Node* insertion_point() const noexcept {
+    return insert_before_ == root_.get() ? nullptr : insert_before_;
+  }
+
+  // Creates a node at the insertion point. Every node it reads must be live in this graph and
+  // placed before the insertion point.
+  Node* create_node(NodeKind kind, std::string_view target, std::vector<Argument> args = {},
+                    Kwargs kwargs = {}, std::string_view name = {},
+                    NameMode mode = NameMode::unique) {
+    const OpSchema* op = kind == NodeKind::call_function ? resolve_op(target) : nullptr;
+    return create(kind, op, target, std::move(args), std::move(kwargs), name, mode);
+  }
+  Node* placeholder(std::string_view name) {
+    return create(NodeKind::placeholder, nullptr, name, {}, {}, name, NameMode::unique);
+  }
+  Node* get_attr(std::string_view attr_path) {
+    return create(NodeKind::get_attr, nullptr, attr_path, {}, {}, attr_path, NameMode::unique);
+  }
+  Node* call_function(const OpSchema* op, std::vector<Argument> args = {}, Kwargs kwargs = {},
+                      std::string_view name = {}) {
+    if (!op) throw GraphError("call_function: null op schema");
+    return create(NodeKind::call_function, op, {}, std::move(args), std::move(kwargs), name,
+                  NameMode::unique);
+  }
+  Node* call_function(std::string_view target, std::vector<Argument> args = {},
+                      Kwargs kwargs = {}, std::string_view name = {}) {
+    return call_function(resolve_op(target), std::move(args), std::move(kwargs), name);
+  }
+  // The output node; `value` is a node or a list of nodes.
+  Node* output(Argument value) {
+    return create(NodeKind::output, nullptr, "output", {std::move(value)}, {}, "output",
+                  NameMode::unique);
+  }
+
+  // ---- Mutation ---------------------------------------------------------------------------
+  void set_args(Node* n, std::vector<Argument> args) {
+    check_live(n, "set_args");
+    update(n, std::move(args), Kwargs(n->kwargs_));
+  }
+  void set_kwargs(Node* n, Kwargs kwargs) {
+    check_live(n, "set_kwargs");
+    update(n, std::vector<Argument>(n->args_), std::move(kwargs));
+  }
+  // Sets positional argument `index`; the argument list grows with None up to it.
+  void set_arg(Node* n, std::size_t index, Argument value) {
+    check_live(n, "set_arg");
+    std::vector<Argument> args = n->args_;
+    if (args.size() <= index) args.resize(index + 1);
+    args[index] = std::move(value);
+    update(n, std::move(args), Kwargs(n->kwargs_));
+  }
+  // Sets keyword argument `key`, replacing it in place or appending it.
+  void set_kwarg(Node* n, std::string_view key, Argument value) {
+    check_live(n, "set_kwarg");
+    Kwargs kwargs = n->kwargs_;
+    auto it = std::find_if(kwargs.begin(), kwargs.end(), [&](const Kwarg& k) { return k.name == key; });
+    if (it != kwargs.end()) it->value = std::move(value);
+    else kwargs.push_back(Kwarg{std::string(key), std::move(value)});
+    update(n, std::vector<Argument>(n->args_), std::move(kwargs));
+  }
+  // Removes keyword argument `key`; false when it was not there.
+  bool remove_kwarg(Node* n, std::string_view key) {
+    check_live(n, "remove_kwarg");
+    Kwargs kwargs = n->kwargs_;
+    auto it = std::find_if(kwargs.begin(), kwargs.end(), [&](const Kwarg& k) { return k.name == key; });
+    if (it == kwargs.end()) return false;
+    kwargs.erase(it);
+    update(n, std::vector<Argument>(n->args_), std::move(kwargs));
+    return true;
+  }
+  // Sets schema argument `arg_name` where it already is (positional slot or keyword), or as a
+  // keyword when it was left to its default.
+  void set_named_arg(Node* n, std::string_view arg_name, Argument value) {
+    check_live(n, "set_named_arg");
+    const OpSchema* op = n->op_;
+    auto i = op && op->has_signature() ? op->index_of(arg_name) : std::nullopt;
+    if (!i) n->throw_missing(arg_name);
+    if (*i < n->args_.size() && !op->args()[*i].kwarg_only) set_arg(n, *i, std::move(value));
+    else set_kwarg(n, arg_name, std::move(value));
+  }
+
+  // Makes `n` read `replacement` wherever it read `old`.
+  void replace_input_with(Node* n, Node* old, Node* replacement) {
+    check_live(n, "replace_input_with");
+    auto map = [&](Node* r) { return r == old ? replacement : r; };
+    std::vector<Argument> args = n->args_;
+    Kwargs kwargs = n->kwargs_;
+    for (Argument& a : args) a.map_nodes(map);
+    for (Kwarg& k : kwargs) k.value.map_nodes(map);
+    update(n, std::move(args), std::move(kwargs));
+  }
+
+  // Makes every user of `old` (for which `filter`, when given, returns true) read `replacement`
+  // instead. Checks all users first, so a refusal changes nothing. Returns the changed users.
+  std::vector<Node*> replace_all_uses_with(Node* old, Node* replacement,
+                                           const std::function<bool(Node*)>& filter = {}) {
+    check_live(old, "replace_all_uses_with");
+    check_live(replacement, "replace_all_uses_with");
+    std::vector<Node*> users;
+    for (Node* u : old->users())
+      if (u != replacement && (!filter || filter(u))) users.push_back(u);
+    for (Node* u : users)
+      if (!replacement->is_before(*u))
+        throw GraphError("replace_all_uses_with: " + u->describe() + " cannot read " +
+                         replacement->describe() + " instead of " + old->describe() + ": " +
+                         replacement->describe() +
+                         " does not come before it, so the graph would lose its topological order");
+    for (Node* u : users) replace_input_with(u, old, replacement);
+    return users;
+  }
+
+  // Moves `n` before `pos` (null: to the end), keeping the order topological.
+  void move_before(Node* n, Node* pos) {
+    check_live(n, "move_before");
+    Node* p = pos ? pos : root_.get();
+    if (pos) check_live(pos, "move_before");
+    if (p == n || p == n->next_) return;
+    for (detail::Use* u : n->inputs_)
+      if (p != root_.get() && !u->input->is_before(*p))
+        throw GraphError("cannot move " + n->describe() + " before " + p->describe() + ": it reads " +
+                         u->input->describe() + ", which would then come after it");
+    for (detail::Use* u = n->users_head_; u; u = u->next)
+      if (p == root_.get() || (u->user != p && !p->is_before(*u->user)))
+        throw GraphError("cannot move " + n->describe() + " " +
+                         (pos ? "before " + p->describe() : std::string("to the end")) + ": its user " +
+                         u->user->describe() + " would then come before it");
+    unlink(n);
+    link_before(n, p);
+  }
+  void move_after(Node* n, Node* pos) {
+    check_live(pos, "move_after");
+    move_before(n, pos->next_ == root_.get() ? nullptr : pos->next_);
+  }
+
+  // Renames `n` to exactly `new_name`; an error if another node has or had that name.
+  void rename(Node* n, std::string_view new_name) {
+    check_live(n, "rename");
+    if (n->name_ == new_name) return;
+    std::string name(new_name);
+    check_exact_name(name);
+    names_.erase(n->name_);
+    names_.emplace(name, n);
+    n->name_ = std::move(name);
+  }
+
+  // Removes `n`, which must have no users. Its name stays reserved.
+  void erase(Node* n) {
+    check_live(n, "erase");
+    if (n->num_users_ != 0) {
+      std::string who;
+      std::size_t shown = 0;
+      for (Node* u : n->users()) {
+        if (shown++ == 5) {
+          who += ", ...";
+          break;
+        }
+        who += (who.empty() ? "" : ", ") + u->describe();
+      }
+      throw GraphError("cannot erase node " + n->describe() + ": it still has " +
+                       std::to_string(n->num_users_) + (n->num_users_ == 1 ? " user (" : " users (") +
+                       who + ")");
+    }
+    for (detail::Use* u : n->inputs_) unlink_use(u);
+    n->inputs_.clear();
+    for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
+    for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
+    unlink(n);
+    n->erased_ = true;
+    names_[n->name_] = nullptr;
+    if (insert_before_ == n) insert_before_ = n->next_;
+    graveyard_.push_back(n);
+    --num_nodes_;
+  }
+
+  // Erases every node that nothing reads and that is not impure (see Node::is_impure), last to
+  // first so that chains disappear in one pass. Returns the number of nodes erased.
+  std::size_t eliminate_dead_code() {
+    std::size_t removed = 0;
+    Node* n = root_->prev_;
+    while (n != root_.get()) {
+      Node* prev = n->prev_;
+      if (n->num_users_ == 0 && !n->is_impure()) {
+        erase(n);
+        ++removed;
+      }
+      n = prev;
+    }
+    return removed;
+  }
+
+  // Frees the memory of erased nodes. Pointers to them (e.g. in metadata) must be gone: run
+  // lint() first.
+  void purge_erased() noexcept {
+    for (Node* n : graveyard_) delete n;
+    graveyard_.clear();
+  }
+  std::size_t num_erased() const noexcept { return graveyard_.size(); }
+
+  // ---- Checking ---------------------------------------------------------------------------
+  // Every broken invariant, one sentence each naming the node and the rule; empty when valid.
+  std::vector<std::string> lint_problems() const;
+  // Throws GraphError listing every problem lint_problems() finds.
+  void lint() const {
+    auto problems = lint_problems();
+    if (problems.empty()) return;
+    std::string msg = "graph lint failed (" + std::to_string(problems.size()) + " problem" +
+                      (problems.size() == 1 ? "" : "s") + "):";
+    for (const auto& p : problems) msg += "\n  - " + p;
+    throw GraphError(msg);
+  }
+
+  // Dense indices 0..size()-1 in graph order, for Boost.Graph property maps; recomputed
+  // lazily after the graph changes.
+  std::size_t index_of(const Node* n) const {
+    if (indices_dirty_) {
+      std::size_t i = 0;
+      for (Node* m : nodes()) m->index_ = i++;
+      indices_dirty_ = false;
+    }
+    return n->index_;
+  }
+
+ private:
+  static constexpr std::uint64_t kLabelEnd = std::uint64_t(1) << 62;
+  static constexpr std::uint64_t kAppendStep = std::uint64_t(1) << 24;
+
+  Node* create(NodeKind kind, const OpSchema* op, std::string_view target,
+               std::vector<Argument> args, Kwargs kwargs, std::string_view name, NameMode mode);
+  void copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping);
+  void release_all() noexcept;
+
+  void check_live(const Node* n, std::string_view what) const {
+    if (!n) throw GraphError(std::string(what) + ": null node");
+    if (n->owner_ != this) throw GraphError(std::string(what) + ": node " + n->describe() + " belongs to another graph");
+    if (n->erased_) throw GraphError(std::string(what) + ": node " + n->describe() + " was erased");
+  }
+  // The distinct nodes `args` and `kwargs` read, checked to be live and placed before `pos`.
+  std::vector<Node*> collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs,
+                                    const Node* reader, std::string_view reader_name,
+                                    const Node* pos) const;
+  void update(Node* n, std::vector<Argument> args, Kwargs kwargs) {
+    std::vector<Node*> inputs = collect_inputs(args, kwargs, n, n->name_, n);
+    n->args_ = std::move(args);
+    n->kwargs_ = std::move(kwargs);
+    rebuild_uses(n, inputs);
+  }
+  void rebuild_uses(Node* n, const std::vector<Node*>& inputs);
+  detail::Use* make_use(Node* input, Node* user) {
+    detail::Use* u = uses_.make(input, user, input->users_tail_, nullptr);
+    if (input->users_tail_) input->users_tail_->next = u;
+    else input->users_head_ = u;
+    input->users_tail_ = u;
+    ++input->num_users_;
+    return u;
+  }
+  void unlink_use(detail::Use* u) noexcept {
+    Node* in = u->input;
+    if (u->prev) u->prev->next = u->next;
+    else in->users_head_ = u->next;
+    if (u->next) u->next->prev = u->prev;
+    else in->users_tail_ = u->prev;
+    --in->num_users_;
+    uses_.release(u);
+  }
+  void unlink(Node* n) noexcept {
+    n->prev_->next_ = n->next_;
+    n->next_->prev_ = n->prev_;
+    indices_dirty_ = true;
+  }
+  void link_before(Node* n, Node* pos) {
+    n->prev_ = pos->prev_;
+    n->next_ = pos;
+    pos->prev_->next_ = n;
+    pos->prev_ = n;
+    indices_dirty_ = true;
+    assign_order(n);
+  }
+  void assign_order(Node* n);
+  void relabel_window(Node* n);
+  struct NameChoice {
+    std::string name;
+    std::string base;
+    std::uint64_t num;
+  };
+  // FX's Namespace.create_name, without recording the choice (see commit_name).
+  NameChoice choose_unique_name(std::string_view candidate) const;
+  void check_exact_name(const std::string& name) const {
+    if (name.empty()) throw GraphError("node name must not be empty");
+    auto it = names_.find(name);
+    if (it != names_.end())
+      throw GraphError("duplicate node name '" + name + "'" +
+                       (it->second ? std::string(": already used by ") + it->second->describe()
+                                   : std::string(": used by an erased node")));
+  }
+
+  std::unique_ptr<Node> root_;  // sentinel: root_->next_ is the first node
+  Node* insert_before_ = root_.get();
+  std::size_t num_nodes_ = 0;
+  std::vector<Node*> graveyard_;
+  detail::Pool<detail::Use> uses_;
+  OpRegistry ops_;
+  // name -> live node, or null for a name an erased node had (names are never reused).
+  std::unordered_map<std::string, Node*> names_;
+  std::unordered_map<std::string, std::uint64_t> base_count_;  // FX's Namespace._base_count
+  mutable bool indices_dirty_ = true;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// Python keywords and builtins: FX never uses them as node names.
+inline bool is_python_reserved(std::string_view s) {
+  static const std::unordered_set<std::string_view> kReserved = {
+      "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+      "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+      "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+      "try", "while", "with", "yield", "abs", "all", "any", "ascii", "bin", "bool", "breakpoint",
+      "bytearray", "bytes", "callable", "chr", "classmethod", "compile", "complex", "copyright",
+      "credits", "delattr", "dict", "dir", "divmod", "enumerate", "eval", "exec", "exit",
+      "filter", "float", "format", "frozenset", "getattr", "globals", "hasattr", "hash", "help",
+      "hex", "id", "input", "int", "isinstance", "issubclass", "iter", "len", "license", "list",
+      "locals", "map", "max", "memoryview", "min", "next", "object", "oct", "open", "ord", "pow",
+      "print", "property", "quit", "range", "repr", "reversed", "round", "set", "setattr",
+      "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type", "vars", "zip",
+      "inf", "nan", "NoneType", "torch", "device", "fx_pytree", "pytree"};
+  return kReserved.count(s) != 0;
+}
+
+}  // namespace detail
+
+inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in) const {
+  // FX's Namespace.create_name: sanitise, split a trailing `_<digits>`, count up per base.
+  std::string candidate;
+  candidate.reserve(candidate_in.size() + 1);
+  bool in_bad = false;
+  for (char c : candidate_in) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (ok) {
+      candidate += c;
+      in_bad = false;
+    } else if (!in_bad) {
+      candidate += '_';
+      in_bad = true;
+    }
+  }
+  if (candidate.empty()) candidate = "_unnamed";
+  if (candidate[0] >= '0' && candidate[0] <= '9') candidate.insert(candidate.begin(), '_');
+
+  std::string base = candidate;
+  std::uint64_t num = 0;
+  bool has_num = false;
+  if (auto us = candidate.rfind('_'); us != std::string::npos && us + 1 < candidate.size()) {
+    bool digits = true;
+    for (std::size_t i = us + 1; i < candidate.size(); ++i) digits = digits && candidate[i] >= '0' && candidate[i] <= '9';
+    if (digits && candidate.size() - us - 1 <= 18) {
+      base = candidate.substr(0, us);
+      num = std::stoull(candidate.substr(us + 1));
+      has_num = true;
+    }
+  }
+  if (!has_num || num == 0) {
+    auto it = base_count_.find(base);
+    num = it == base_count_.end() ? 0 : it->second;
+  }
+  std::string name = has_num ? base + "_" + std::to_string(num) : base;
+  while (names_.count(name) || detail::is_python_reserved(name)) {
+    ++num;
+    name = base + "_" + std::to_string(num);
+  }
+  return NameChoice{std::move(name), std::move(base), num};
+}
+
+inline std::vector<Node*> Graph::collect_inputs(const std::vector<Argument>& args,
+                                                const Kwargs& kwargs, const Node* reader,
+                                                std::string_view reader_name,
+                                                const Node* pos) const {
+  std::vector<Node*> out;
+  std::unordered_set<Node*> seen;  // only used for nodes with many inputs
+  constexpr std::size_t kLinear = 16;
+  auto visit = [&](Node* in) {
+    if (in->owner_ != this)
+      throw GraphError("node '" + std::string(reader_name) + "' cannot read " + in->describe() +
+                       ": it belongs to another graph");
+    if (in->erased_)
+      throw GraphError("node '" + std::string(reader_name) + "' cannot read " + in->describe() +
+                       ": that node was erased");
+    if (in == reader)
+      throw GraphError("node '" + std::string(reader_name) + "' cannot read itself: that would be a cycle");
+    if (pos != root_.get() && !in->is_before(*pos))
+      throw GraphError("node '" + std::string(reader_name) + "' cannot read " + in->describe() +
+                       ": " + in->describe() + " comes after it, so the graph would have a cycle "
+                       "or a use before definition");
+    if (out.size() < kLinear) {
+      if (std::find(out.begin(), out.end(), in) == out.end()) out.push_back(in);
+      return;
+    }
+    if (seen.empty()) seen.insert(out.begin(), out.end());
+    if (seen.insert(in).second) out.push_back(in);
+  };
+  for (const Argument& a : args) a.for_each_node(visit);
+  for (const Kwarg& k : kwargs) k.value.for_each_node(visit);
+  return out;
+}
+
+inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
+  std::vector<detail::Use*> old = std::move(n->inputs_);
+  std::vector<detail::Use*> fresh;
+  fresh.reserve(inputs.size());
+  std::unordered_map<Node*, std::size_t> old_index;  // only for nodes with many inputs
+  if (old.size() > 16)
+    for (std::size_t i = 0; i < old.size(); ++i) old_index.emplace(old[i]->input, i);
+  for (Node* in : inputs) {
+    detail::Use* kept = nullptr;
+    if (old_index.empty()) {
+      for (detail::Use*& u : old)
+        if (u && u->input == in) {
+          kept = u;
+          u = nullptr;
+          break;
+        }
+    } else if (auto it = old_index.find(in); it != old_index.end() && old[it->second]) {
+      kept = old[it->second];
+      old[it->second] = nullptr;
+    }
+    fresh.push_back(kept ? kept : make_use(in, n));
+  }
+  for (detail::Use* u : old)
+    if (u) unlink_use(u);
+  n->inputs_ = std::move(fresh);
+}
+
+inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view target,
+                           std::vector<Argument> args, Kwargs kwargs, std::string_view name,
+                           NameMode mode) {
+  if (insert_before_ != root_.get() && (insert_before_->erased_ || insert_before_->owner_ != this))
+    throw GraphError("insertion point " + insert_before_->describe() + " is no longer in the graph");
+  // Everything that can fail is checked before the graph changes.
+  NameChoice choice;
+  if (mode == NameMode::exact) {
+    choice.name = std::string(name);
+    check_exact_name(choice.name);
+  } else {
+    std::string_view candidate = name;
+    if (candidate.empty()) candidate = op ? op->op() : target;
+    choice = choose_unique_name(candidate);
+  }
+  std::vector<Node*> inputs = collect_inputs(args, kwargs, nullptr, choice.name, insert_before_);
+
+  std::unique_ptr<Node> owned(new Node());
+  Node* n = owned.get();
+  n->kind_ = kind;
+  n->op_ = op;
+  if (!op) n->target_ = std::string(target);
+  n->name_ = choice.name;
+  n->args_ = std::move(args);
+  n->kwargs_ = std::move(kwargs);
+  n->owner_ = this;
+  names_.emplace(std::move(choice.name), n);
+  if (mode == NameMode::unique) base_count_[choice.base] = choice.num;
+  owned.release();
+  link_before(n, insert_before_);
+  rebuild_uses(n, inputs);
+  ++num_nodes_;
+  return n;
+}
+
+inline void Graph::assign_order(Node* n) {
+  const Node* p = n->prev_;
+  const Node* q = n->next_;
+  std::uint64_t lo = p->sentinel_ ? 0 : p->order_;
+  std::uint64_t hi = q->sentinel_ ? kLabelEnd : q->order_;
+  if (hi - lo >= 2) {
+    n->order_ = (q->sentinel_ && hi - lo > kAppendStep) ? lo + kAppendStep : lo + (hi - lo) / 2;
+    return;
+  }
+  relabel_window(n);
+}
+
+// Order maintenance (Bender et al., "Two simplified algorithms for maintaining order in a
+// list"): grow an aligned label window around the new node until it is sparse enough, then
+// spread the window's labels evenly. Amortised O(log^2 n) per insertion, no global renumbering.
+inline void Graph::relabel_window(Node* n) {
+  std::uint64_t x = n->prev_->sentinel_ ? 0 : n->prev_->order_;
+  Node* left = n;
+  Node* right = n;
+  std::uint64_t count = 1;
+  double cap = 1.0;
+  constexpr double kGrowth = 2.0 / 1.3;
+  for (int level = 1; level <= 62; ++level) {
+    cap *= kGrowth;
+    std::uint64_t span = std::uint64_t(1) << level;
+    std::uint64_t base = x & ~(span - 1);
+    std::uint64_t end = base + span;
+    while (!left->prev_->sentinel_ && left->prev_->order_ >= base) {
+      left = left->prev_;
+      ++count;
+    }
+    while (!right->next_->sentinel_ && right->next_->order_ < end) {
+      right = right->next_;
+      ++count;
+    }
+    if (static_cast<double>(count) <= cap || level == 62) {
+      std::uint64_t first = std::max<std::uint64_t>(base, 1);
+      std::uint64_t gap = (end - first) / count;
+      std::uint64_t label = first;
+      for (Node* m = left;; m = m->next_) {
+        m->order_ = label;
+        label += gap;
+        if (m == right) break;
+      }
+      return;
+    }
+  }
+}
+
+inline void Graph::swap(Graph& other) noexcept {
+  root_.swap(other.root_);
+  std::swap(num_nodes_, other.num_nodes_);
+  graveyard_.swap(other.graveyard_);
+  uses_.swap(other.uses_);
+  std::swap(ops_, other.ops_);
+  names_.swap(other.names_);
+  base_count_.swap(other.base_count_);
+  std::swap(indices_dirty_, other.indices_dirty_);
+  std::swap(insert_before_, other.insert_before_);
+  // Nodes know their graph: re-point both sides.
+  for (Graph* g : {this, &other}) {
+    g->root_->owner_ = g;
+    for (Node* n = g->root_->next_; n != g->root_.get(); n = n->next_) n->owner_ = g;
+    for (Node* n : g->graveyard_) n->owner_ = g;
+  }
+}
+
+inline void Graph::release_all() noexcept {
+  if (!root_) return;
+  Node* n = root_->next_;
+  while (n != root_.get()) {
+    Node* next = n->next_;
+    delete n;
+    n = next;
+  }
+  root_->next_ = root_->prev_ = root_.get();
+  purge_erased();
+  num_nodes_ = 0;
+}
+
+inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping) {
+  other.ops_.for_each([&](const OpSchema& s) { ops_.add(OpSchema(s)); });
+  std::unordered_map<const Node*, Node*> local;
+  std::unordered_map<const Node*, Node*>& map = mapping ? *mapping : local;
+  map.reserve(other.size());
+  names_.reserve(other.names_.size());
+  for (const auto& [name, node] : other.names_)
+    if (!node) names_.emplace(name, nullptr);
+  base_count_ = other.base_count_;
+  auto remap = [&](Node* r) -> Node* {
+    auto it = map.find(r);
+    return it == map.end() ? nullptr : it->second;
+  };
+  for (Node* n : other.nodes()) {
+    std::vector<Argument> args = n->args_;
+    Kwargs kwargs = n->kwargs_;
+    for (Argument& a : args) a.map_nodes(remap);
+    for (Kwarg& k : kwargs) k.value.map_nodes(remap);
+    const OpSchema* op = n->op_;
+    if (op && other.ops_.find(op->name()) == op) op = ops_.find(op->name());
+    Node* c = create(n->kind_, op, n->target_, std::move(args), std::move(kwargs), n->name_,
+                     NameMode::exact);
+    map.emplace(n, c);
+  }
+  for (Node* n : other.nodes()) {
+    if (!n->meta_) continue;
+    Node* c = map.at(n);
+    c->meta_ = std::make_unique<Meta>(*n->meta_);
+    c->meta_->for_each_node_ref([&](Node*& r) { r = remap(r); });
+  }
+}
+
+inline std::vector<std::string> Graph::lint_problems() const {
+  std::vector<std::string> problems;
+  // Argument references cannot dangle (erase refuses used nodes), so they are checked through
+  // the nodes themselves. Metadata references can point anywhere, so they are looked up in a
+  // set of live nodes instead of being dereferenced; the set is built only when needed.
+  std::unordered_set<const Node*> live, erased;
+  bool sets_built = false;
+  auto meta_ref_problem = [&](const Node* n, const Node* r) {
+    const std::string where = "meta quantization_annotation";
+    if (!r) {
+      problems.push_back("node " + n->describe() + " " + where + " refers to no node (null)");
+      return;
+    }
+    if (!sets_built) {
+      for (const Node* m : nodes()) live.insert(m);
+      erased.insert(graveyard_.begin(), graveyard_.end());
+      sets_built = true;
+    }
+    if (live.count(r)) return;
+    if (erased.count(r))
+      problems.push_back("node " + n->describe() + " " + where + " refers to erased node " + r->describe());
+    else
+      problems.push_back("node " + n->describe() + " " + where +
+                         " refers to a node that is not in this graph (dangling reference)");
+  };
+
+  // Pass 1: the list, names, kinds and order.
+  std::size_t count = 0, outputs = 0;
+  const Node* prev = root_.get();
+  for (const Node* n = root_->next_; n != root_.get(); n = n->next_) {
+    ++count;
+    if (n->prev_ != prev) problems.push_back("node " + n->describe() + " has a broken list link");
+    if (n->owner_ != this) problems.push_back("node " + n->describe() + " does not belong to this graph");
+    if (n->erased_) problems.push_back("node " + n->describe() + " is erased but still listed");
+    if (!prev->sentinel_ && !(prev->order_ < n->order_))
+      problems.push_back("node " + n->describe() + " has an order label not above its predecessor's");
+    if (n->name_.empty()) problems.push_back("a " + std::string(node_kind_name(n->kind_)) + " node has an empty name");
+    auto it = names_.find(n->name_);
+    if (it == names_.end() || !it->second)
+      problems.push_back("node " + n->describe() + " is missing from the name index");
+    else if (it->second != n)
+      problems.push_back("node name '" + n->name_ + "' is used by more than one node");
+    if (n->kind_ == NodeKind::call_function && !n->op_)
+      problems.push_back("call_function node " + n->describe() + " has no op");
+    if (n->kind_ == NodeKind::output) {
+      ++outputs;
+      if (n->next_ != root_.get()) problems.push_back("output node " + n->describe() + " is not the last node");
+    }
+    prev = n;
+  }
+  if (count != num_nodes_)
+    problems.push_back("graph holds " + std::to_string(count) + " nodes but counts " + std::to_string(num_nodes_));
+  if (outputs == 0) problems.push_back("graph has no output node");
+  if (outputs > 1) problems.push_back("graph has " + std::to_string(outputs) + " output nodes");
+
+  // Pass 2: arguments, users and metadata references.
+  std::vector<const Node*> refs;
+  std::size_t input_records = 0, user_records = 0;
+  for (const Node* n : nodes()) {
+    refs.clear();
+    bool bad = false;
+    auto check = [&](const Node* r, std::size_t index, const std::string* kw) {
+      auto where = [&] {
+        return kw ? "keyword argument '" + *kw + "'" : "argument " + std::to_string(index);
+      };
+      if (r->owner_ != this || r->erased_) {
+        problems.push_back("node " + n->describe() + " " + where() + " refers to " +
+                           (r->erased_ ? "erased node " + r->describe() : "a node of another graph"));
+        bad = true;
+        return;
+      }
+      if (!r->is_before(*n))
+        problems.push_back("node " + n->describe() + " " + where() + " uses " + r->describe() +
+                           ", which comes after it (the order is not topological)");
+      if (std::find(refs.begin(), refs.end(), r) == refs.end()) refs.push_back(r);
+    };
+    for (std::size_t i = 0; i < n->args_.size(); ++i)
+      n->args_[i].for_each_node([&](Node* r) { check(r, i, nullptr); });
+    for (const Kwarg& k : n->kwargs_) k.value.for_each_node([&](Node* r) { check(r, 0, &k.name); });
+    if (!bad) {
+      bool same = refs.size() == n->inputs_.size();
+      for (std::size_t i = 0; same && i < refs.size(); ++i) same = n->inputs_[i]->input == refs[i];
+      if (!same) problems.push_back("node " + n->describe() + " has an input list out of sync with its arguments");
+    }
+    // Each input record must be linked into its input's user list; with the totals compared
+    // below, the user lists then hold exactly the input records. O(edges) overall.
+    for (const detail::Use* u : n->inputs_) {
+      ++input_records;
+      bool linked = u->user == n && (u->prev ? u->prev->next == u : u->input->users_head_ == u) &&
+                    (u->next ? u->next->prev == u : u->input->users_tail_ == u);
+      if (!linked)
+        problems.push_back("node " + n->describe() + " reads " + u->input->describe() +
+                           " but is not among its users");
+    }
+    std::size_t users = 0;
+    for (const detail::Use* u = n->users_head_; u; u = u->next) {
+      ++users;
+      if (u->input != n || u->user->owner_ != this || u->user->erased_)
+        problems.push_back("node " + n->describe() + " lists a user that is not a live node reading it");
+    }
+    user_records += users;
+    if (users != n->num_users_)
+      problems.push_back("node " + n->describe() + " counts " + std::to_string(n->num_users_) +
+                         " users but lists " + std::to_string(users));
+    if (n->meta_) n->meta_->for_each_node_ref([&](Node*& r) { meta_ref_problem(n, r); });
+  }
+  if (input_records != user_records)
+    problems.push_back("the graph's user lists hold " + std::to_string(user_records) +
+                       " records but its nodes read " + std::to_string(input_records) + " inputs");
+  return problems;
+}
+
+}  // namespace graft

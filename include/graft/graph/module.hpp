@@ -1,0 +1,176 @@
+// graft/graph/module.hpp - a graph plus the parameters and buffers its get_attr nodes name.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "graft/error.hpp"
+#include "graft/graph/graph.hpp"
+#include "graft/tensor/tensor.hpp"
+
+namespace graft {
+
+// Named tensors in insertion order (as PyTorch's named_parameters()), O(1) lookup and erase.
+class NamedTensors {
+ public:
+  struct Entry {
+    std::string name;
+    Tensor tensor;
+  };
+
+  // Adds `name`; an error when it exists.
+  Tensor& add(std::string name, Tensor t) {
+    if (index_.count(name)) throw GraphError("tensor '" + name + "' already exists");
+    index_.emplace(name, entries_.size());
+    entries_.push_back(Slot{Entry{std::move(name), std::move(t)}, true});
+    ++live_;
+    return entries_.back().entry.tensor;
+  }
+  // Adds or replaces `name`.
+  Tensor& set(std::string name, Tensor t) {
+    if (Tensor* existing = find(name)) return *existing = std::move(t);
+    return add(std::move(name), std::move(t));
+  }
+  Tensor* find(std::string_view name) noexcept {
+    auto it = index_.find(std::string(name));
+    return it == index_.end() ? nullptr : &entries_[it->second].entry.tensor;
+  }
+  const Tensor* find(std::string_view name) const noexcept {
+    return const_cast<NamedTensors*>(this)->find(name);
+  }
+  bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
+  Tensor& at(std::string_view name) {
+    if (Tensor* t = find(name)) return *t;
+    throw GraphError("no tensor named '" + std::string(name) + "'");
+  }
+  const Tensor& at(std::string_view name) const { return const_cast<NamedTensors*>(this)->at(name); }
+  // Removes `name`; false when absent.
+  bool erase(std::string_view name) {
+    auto it = index_.find(std::string(name));
+    if (it == index_.end()) return false;
+    Slot& s = entries_[it->second];
+    s.live = false;
+    s.entry.tensor = Tensor();
+    index_.erase(it);
+    --live_;
+    if (entries_.size() > 32 && live_ < entries_.size() / 2) compact();
+    return true;
+  }
+  std::size_t size() const noexcept { return live_; }
+  bool empty() const noexcept { return live_ == 0; }
+
+  // Calls f(const Entry&) in insertion order.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const Slot& s : entries_)
+      if (s.live) f(s.entry);
+  }
+  template <typename F>
+  void for_each(F&& f) {
+    for (Slot& s : entries_)
+      if (s.live) f(s.entry);
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(live_);
+    for_each([&](const Entry& e) { out.push_back(e.name); });
+    return out;
+  }
+
+  friend bool operator==(const NamedTensors& a, const NamedTensors& b) {
+    if (a.live_ != b.live_) return false;
+    bool same = true;
+    a.for_each([&](const Entry& e) {
+      const Tensor* t = b.find(e.name);
+      same = same && t && *t == e.tensor;
+    });
+    return same && a.names() == b.names();
+  }
+
+ private:
+  struct Slot {
+    Entry entry;
+    bool live;
+  };
+  void compact() {
+    std::vector<Slot> kept;
+    kept.reserve(live_);
+    index_.clear();
+    for (Slot& s : entries_)
+      if (s.live) {
+        index_.emplace(s.entry.name, kept.size());
+        kept.push_back(std::move(s));
+      }
+    entries_ = std::move(kept);
+  }
+
+  std::vector<Slot> entries_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::size_t live_ = 0;
+};
+
+// An exported program's graph with its state: `get_attr` targets name parameters or buffers.
+struct Module {
+  Graph graph;
+  NamedTensors parameters;
+  NamedTensors buffers;
+
+  // The parameter or buffer a get_attr target names, or null.
+  const Tensor* find_attr(std::string_view target) const noexcept {
+    if (const Tensor* t = parameters.find(target)) return t;
+    return buffers.find(target);
+  }
+  Tensor* find_attr(std::string_view target) noexcept {
+    if (Tensor* t = parameters.find(target)) return t;
+    return buffers.find(target);
+  }
+  const Tensor& attr(std::string_view target) const {
+    if (const Tensor* t = find_attr(target)) return *t;
+    throw GraphError("no parameter or buffer named '" + std::string(target) + "'");
+  }
+  Tensor& attr(std::string_view target) {
+    if (Tensor* t = find_attr(target)) return *t;
+    throw GraphError("no parameter or buffer named '" + std::string(target) + "'");
+  }
+  // The tensor a get_attr node reads; an error naming the node otherwise.
+  const Tensor& attr_of(const Node& get_attr_node) const {
+    if (!get_attr_node.is_get_attr())
+      throw GraphError("node " + get_attr_node.describe() + " is not a get_attr");
+    if (const Tensor* t = find_attr(get_attr_node.target())) return *t;
+    throw GraphError("get_attr node " + get_attr_node.describe() + " names '" +
+                     std::string(get_attr_node.target()) + "', which is no parameter or buffer");
+  }
+
+  // `base` if no parameter or buffer has that name, else `base_1`, `base_2`, ...
+  std::string unique_attr_name(std::string_view base) const {
+    std::string name(base);
+    for (std::size_t i = 1; find_attr(name); ++i) name = std::string(base) + "_" + std::to_string(i);
+    return name;
+  }
+
+  // Graph problems plus: get_attr targets that name nothing, names both a parameter and a buffer.
+  std::vector<std::string> lint_problems() const {
+    std::vector<std::string> problems = graph.lint_problems();
+    for (const Node* n : graph.nodes())
+      if (n->is_get_attr() && !find_attr(n->target()))
+        problems.push_back("get_attr node " + n->describe() + " names '" + std::string(n->target()) +
+                           "', which is no parameter or buffer");
+    parameters.for_each([&](const NamedTensors::Entry& e) {
+      if (buffers.contains(e.name)) problems.push_back("'" + e.name + "' is both a parameter and a buffer");
+    });
+    return problems;
+  }
+  void lint() const {
+    auto problems = lint_problems();
+    if (problems.empty()) return;
+    std::string msg = "module lint failed:";
+    for (const auto& p : problems) msg += "\n  - " + p;
+    throw GraphError(msg);
+  }
+};
+
+}  // namespace graft

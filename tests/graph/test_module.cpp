@@ -1,0 +1,83 @@
+#include <doctest/doctest.h>
+
+#include "graft/graph.hpp"
+#include "support/graphs.hpp"
+
+using namespace graft;
+
+namespace {
+Module conv_bn_module() {
+  Module mod;
+  test::ConvBnRelu m;
+  mod.graph = std::move(m.g);
+  mod.parameters.add("conv.weight", Tensor(DType::float32, {4, 3, 3, 3}));
+  mod.parameters.add("conv.bias", Tensor(DType::float32, {4}));
+  mod.parameters.add("bn.weight", Tensor::full<float>({4}, 1.0f));
+  mod.parameters.add("bn.bias", Tensor(DType::float32, {4}));
+  mod.buffers.add("bn.running_mean", Tensor(DType::float32, {4}));
+  mod.buffers.add("bn.running_var", Tensor::full<float>({4}, 1.0f));
+  return mod;
+}
+}  // namespace
+
+TEST_CASE("a module resolves get_attr targets to parameters and buffers") {
+  Module mod = conv_bn_module();
+  mod.lint();
+  CHECK(mod.attr("conv.weight").shape() == Shape{4, 3, 3, 3});
+  CHECK(mod.attr("bn.running_var").data<float>()[3] == 1.0f);
+  Node* w = mod.graph.find("conv_weight");
+  CHECK(&mod.attr_of(*w) == &mod.attr("conv.weight"));
+  CHECK(mod.find_attr("nope") == nullptr);
+  CHECK_THROWS_WITH_AS(mod.attr("nope"), "no parameter or buffer named 'nope'", GraphError);
+}
+
+TEST_CASE("module lint reports a get_attr naming no tensor") {
+  Module mod = conv_bn_module();
+  mod.parameters.erase("conv.bias");
+  CHECK(mod.lint_problems() ==
+        std::vector<std::string>{"get_attr node 'conv_bias' (get_attr) names 'conv.bias', which "
+                                 "is no parameter or buffer"});
+}
+
+TEST_CASE("module lint reports a name that is both a parameter and a buffer") {
+  Module mod = conv_bn_module();
+  mod.buffers.add("conv.weight", Tensor());
+  CHECK(mod.lint_problems() ==
+        std::vector<std::string>{"'conv.weight' is both a parameter and a buffer"});
+}
+
+TEST_CASE("named tensors keep insertion order across erasures") {
+  NamedTensors t;
+  for (int i = 0; i < 100; ++i) t.add("t" + std::to_string(i), Tensor(DType::int64, {1}));
+  for (int i = 0; i < 100; i += 2) CHECK(t.erase("t" + std::to_string(i)));
+  CHECK_FALSE(t.erase("t0"));
+  CHECK(t.size() == 50);
+  auto names = t.names();
+  REQUIRE(names.size() == 50);
+  CHECK(names.front() == "t1");
+  CHECK(names.back() == "t99");
+  CHECK(t.contains("t51"));
+  CHECK_FALSE(t.contains("t50"));
+  CHECK_THROWS_WITH_AS(t.add("t1", Tensor()), "tensor 't1' already exists", GraphError);
+}
+
+TEST_CASE("unique attribute names never collide with parameters or buffers") {
+  Module mod = conv_bn_module();
+  CHECK(mod.unique_attr_name("conv.weight_bias") == "conv.weight_bias");
+  mod.parameters.add("conv.weight_bias", Tensor());
+  CHECK(mod.unique_attr_name("conv.weight_bias") == "conv.weight_bias_1");
+  CHECK(mod.unique_attr_name("bn.running_mean") == "bn.running_mean_1");
+}
+
+TEST_CASE("a module copy is deep") {
+  Module mod = conv_bn_module();
+  Module copy = mod;
+  copy.parameters.at("bn.weight").data<float>()[0] = 5.0f;
+  CHECK(mod.parameters.at("bn.weight").data<float>()[0] == 1.0f);
+  CHECK_FALSE(copy.parameters == mod.parameters);
+  copy.graph.erase(copy.graph.output_node());
+  CHECK(mod.graph.output_node() != nullptr);
+  Module again = mod;
+  CHECK(again.parameters == mod.parameters);
+  CHECK(again.buffers == mod.buffers);
+}
