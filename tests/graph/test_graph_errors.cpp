@@ -117,3 +117,12 @@ TEST_CASE("an insertion point that was erased is refused") {
   CHECK_THROWS_WITH_AS((void)m.g.inserting_before(dead),
                        "insertion point: node 'relu_1' (aten.relu.default) was erased", GraphError);
 }
+
+TEST_CASE("a refused node creation leaves names as they were") {
+  test::ConvBnRelu m;
+  auto guard = m.g.inserting_before(m.conv);
+  CHECK_THROWS_AS(m.g.call_function("aten.relu.default", {m.bn}), GraphError);
+  CHECK_THROWS_AS(m.g.call_function("aten.relu.default", {m.bn}), GraphError);
+  CHECK(m.g.call_function("aten.relu.default", {m.x})->name() == "relu_1");
+  m.g.lint();
+}
