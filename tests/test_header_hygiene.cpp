@@ -1,24 +1,25 @@
-// The core headers stay light: a translation unit that includes the graph layer must not pull
-// in the Graphviz writer, a JSON library, Boost.Graph's adjacency_list or Eigen. Any of these
-// turning up is a compile error here, so the build (and CI) fails.
+// The core headers stay light: a translation unit that includes the graph and pattern layers
+// must not pull in the Graphviz writer, a JSON library, Boost.Graph's adjacency_list or Eigen.
+// Any of these turning up is a compile error here, so the build (and CI) fails.
 #include "graft/graph.hpp"
+#include "graft/pattern.hpp"
 
 #if defined(BOOST_GRAPHVIZ_HPP)
-#error "graft/graph.hpp pulls in <boost/graph/graphviz.hpp>"
+#error "graft/graph.hpp or graft/pattern.hpp pulls in <boost/graph/graphviz.hpp>"
 #endif
 #if defined(INCLUDE_NLOHMANN_JSON_HPP_) || defined(NLOHMANN_JSON_HPP)
-#error "graft/graph.hpp pulls in nlohmann/json"
+#error "graft/graph.hpp or graft/pattern.hpp pulls in nlohmann/json"
 #endif
 #if defined(BOOST_GRAPH_ADJACENCY_LIST_HPP)
-#error "graft/graph.hpp pulls in <boost/graph/adjacency_list.hpp>"
+#error "graft/graph.hpp or graft/pattern.hpp pulls in <boost/graph/adjacency_list.hpp>"
 #endif
 #if defined(EIGEN_CORE_H) || defined(EIGEN_CORE_MODULE_H)
-#error "graft/graph.hpp pulls in Eigen"
+#error "graft/graph.hpp or graft/pattern.hpp pulls in Eigen"
 #endif
 
 #include <doctest/doctest.h>
 
-TEST_CASE("the graph layer compiles without Graphviz, JSON, adjacency_list or Eigen") {
+TEST_CASE("the graph and pattern layers compile without Graphviz, JSON, adjacency_list or Eigen") {
   graft::Graph g;
   g.output(g.placeholder("x"));
   CHECK(g.lint_problems().empty());

@@ -1,0 +1,396 @@
+// graft/pattern/rewrite.hpp - rewrite rules, the rewriter, and the one-pass pattern-set driver.
+//
+// A rule pairs a pattern with a replacement written in the same DSL (ops called on captures,
+// literals, computed values). The rewriter is the only way a rule changes the graph: it builds
+// the replacement right before the matched root (where every node the match read is defined),
+// redirects the root's users, copies metadata from the nodes named with `.as(capture)`, and erases
+// the matched nodes left without users. It reports what torch.fx's ReplacedPatterns does.
+//
+//   auto rule = rewrite(op("aten.mul.Tensor")(x, 1), x).named("mul_by_one");
+//   RuleSet rules(rule, other_rule);
+//   RewriteReport r = rules.apply(graph);
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "graft/graph/graph.hpp"
+#include "graft/pattern/match.hpp"
+#include "graft/pattern/pattern.hpp"
+
+namespace graft::pattern {
+
+// ---- Builders (replacement-only pieces) ------------------------------------------------------
+
+// The replacement node built by B replaces the matched node bound to Cap: the report pairs them
+// and the rewriter copies Cap's metadata to it.
+template <typename Cap, typename B>
+struct Named : PatternBase<Named<Cap, B>> {
+  B inner;
+  constexpr explicit Named(B b) : inner(b) {}
+  using uses = tl::join_t<tl::list<Cap>, uses_t<B>>;
+  using reads = reads_t<B>;
+  template <typename Bld>
+  Argument build(Bld& b) const {
+    Argument out = inner.build(b);
+    if (out.is_node()) b.replaced.push_back({Cap::name(), b.match[Cap{}], out.as_node()});
+    return out;
+  }
+  void describe(std::string& out) const {
+    inner.describe(out);
+    out += ".as(";
+    out += Cap::name();
+    out += ')';
+  }
+};
+
+// An op with the same target as the node bound to Cap: `same_op(bn)(...)` keeps the spelling.
+template <typename Cap, typename... Bs>
+struct SameOp : PatternBase<SameOp<Cap, Bs...>> {
+  std::tuple<Bs...> operands;
+  constexpr explicit SameOp(std::tuple<Bs...> o) : operands(o) {}
+  using uses = tl::join_t<tl::list<Cap>, uses_t<Bs>...>;
+  using reads = tl::join_t<reads_t<Bs>...>;
+  template <typename Bld>
+  Argument build(Bld& b) const {
+    Node* original = b.match[Cap{}];
+    std::vector<Argument> args;
+    args.reserve(sizeof...(Bs));
+    std::apply([&](const auto&... o) { (args.push_back(o.build(b)), ...); }, operands);
+    return Argument(b.create(original->op(), std::move(args)));
+  }
+  void describe(std::string& out) const {
+    out += "same_op(";
+    out += Cap::name();
+    out += ")(...)";
+  }
+};
+template <typename Cap>
+struct SameOpSet {
+  template <typename... Bs>
+  constexpr SameOp<Cap, as_pattern_t<Bs>...> operator()(Bs... bs) const {
+    return SameOp<Cap, as_pattern_t<Bs>...>(std::tuple<as_pattern_t<Bs>...>(as_pattern(bs)...));
+  }
+};
+template <typename Cap>
+constexpr SameOpSet<Cap> same_op(Cap) {
+  return {};
+}
+
+// A value computed from the match: `computed([](const auto& m) { return Argument(...); })`.
+template <typename F>
+struct Computed : PatternBase<Computed<F>> {
+  F fn;
+  constexpr explicit Computed(F f) : fn(f) {}
+  using uses = tl::list<>;  // reads through m[...], which checks its captures itself
+  template <typename Bld>
+  Argument build(Bld& b) const {
+    return Argument(fn(b.match));
+  }
+  void describe(std::string& out) const { out += "computed(...)"; }
+};
+template <typename F>
+constexpr Computed<F> computed(F f) {
+  return Computed<F>(f);
+}
+
+// A list argument of built elements: `list_of(x, y)`.
+template <typename... Bs>
+struct ListOf : PatternBase<ListOf<Bs...>> {
+  std::tuple<Bs...> items;
+  constexpr explicit ListOf(std::tuple<Bs...> t) : items(t) {}
+  using uses = tl::join_t<uses_t<Bs>...>;
+  using reads = tl::join_t<reads_t<Bs>...>;
+  template <typename Bld>
+  Argument build(Bld& b) const {
+    Argument::List l;
+    std::apply([&](const auto&... i) { (l.push_back(i.build(b)), ...); }, items);
+    return Argument(std::move(l));
+  }
+  void describe(std::string& out) const { out += "[...]"; }
+};
+template <typename... Bs>
+constexpr ListOf<as_pattern_t<Bs>...> list_of(Bs... bs) {
+  return ListOf<as_pattern_t<Bs>...>(std::tuple<as_pattern_t<Bs>...>(as_pattern(bs)...));
+}
+
+// ---- Reports ----------------------------------------------------------------------------------
+
+// One original node and the node that replaced it, named by capture.
+struct ReplacedNode {
+  std::string_view capture;
+  Node* original;     // erased by the rewrite when nothing reads it any more
+  Node* replacement;
+};
+
+// What one rewrite did, as torch.fx's ReplacedPatterns: the anchor (matched root), the
+// capture -> (original, replacement) pairs, and every new node.
+struct ReplacedPattern {
+  std::string_view rule;
+  Node* anchor;
+  std::vector<ReplacedNode> nodes_map;
+  std::vector<Node*> replacements;
+};
+
+struct RewriteReport {
+  std::vector<ReplacedPattern> replaced;
+  std::size_t refused = 0;  // matches whose replacement would have broken the order (a cycle)
+  std::size_t nodes_before = 0;
+  std::size_t nodes_after = 0;
+  std::size_t iterations = 0;
+  bool converged = true;
+  // Rewrites done by the rule called `name`.
+  std::size_t count(std::string_view name) const {
+    return static_cast<std::size_t>(std::count_if(replaced.begin(), replaced.end(),
+                                                   [&](const ReplacedPattern& r) { return r.rule == name; }));
+  }
+};
+
+// ---- Rules ------------------------------------------------------------------------------------
+
+struct NoFilter {
+  template <typename M>
+  bool operator()(const Graph&, const M&) const {
+    return true;
+  }
+};
+
+namespace detail {
+template <typename Uses, typename Sure>
+struct every_use_bound;
+template <typename... Us, typename Sure>
+struct every_use_bound<tl::list<Us...>, Sure> {
+  static constexpr bool value =
+      (capture_must_be_bound_by_the_pattern<Us, tl::contains_v<Sure, Us>>::value && ... && true);
+};
+
+template <typename M>
+struct Builder {
+  Graph& graph;
+  const M& match;
+  std::vector<Node*> created;
+  std::vector<ReplacedNode> replaced;
+  Node* create(std::string_view target, std::vector<Argument> args) {
+    Node* n = graph.call_function(target, std::move(args));
+    created.push_back(n);
+    return n;
+  }
+  Node* create(const OpSchema* op, std::vector<Argument> args) {
+    Node* n = graph.call_function(op, std::move(args));
+    created.push_back(n);
+    return n;
+  }
+};
+}  // namespace detail
+
+template <typename P, typename R, typename F = NoFilter>
+struct Rule {
+  P pattern;
+  R replacement;
+  F filter{};
+  std::string_view name = "rule";
+  int benefit = 1;
+  bool copy_meta = true;
+
+  // A replacement that reads a capture the pattern does not always bind does not compile; the
+  // error names the capture.
+  static_assert(detail::every_use_bound<uses_t<R>, sure_t<P>>::value);
+
+  constexpr Rule named(std::string_view n) const {
+    Rule r = *this;
+    r.name = n;
+    return r;
+  }
+  // Higher benefit is tried first among rules with the same root op.
+  constexpr Rule with_benefit(int b) const {
+    Rule r = *this;
+    r.benefit = b;
+    return r;
+  }
+  constexpr Rule without_meta_copy() const {
+    Rule r = *this;
+    r.copy_meta = false;
+    return r;
+  }
+  // Runs `f(graph, match)` on a finished match; false skips it (torch.fx's match filters).
+  template <typename F2>
+  constexpr Rule<P, R, F2> where(F2 f) const {
+    return Rule<P, R, F2>{pattern, replacement, f, name, benefit, copy_meta};
+  }
+
+  // Tries the rule with its root at `n`; true when it rewrote the graph.
+  bool apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report) const;
+};
+
+template <typename P, typename R>
+constexpr Rule<P, as_pattern_t<R>> rewrite(P pattern, R replacement) {
+  return Rule<P, as_pattern_t<R>>{pattern, as_pattern(replacement)};
+}
+
+namespace detail {
+template <typename C>
+inline constexpr bool is_node_capture_v = std::is_same_v<C, Capture<typename C::tag>>;
+
+// True when every node capture the replacement reads is placed before `root`.
+template <typename M, typename... Us>
+bool uses_precede(const M& m, const Node* root, tl::list<Us...>) {
+  return ([&] {
+    if constexpr (is_node_capture_v<Us>) return m[Us{}]->is_before(*root);
+    else return true;
+  }() && ... && true);
+}
+}  // namespace detail
+
+template <typename P, typename R, typename F>
+bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report) const {
+  auto m = match_at(g, pattern, n, opt);
+  if (!m || !filter(static_cast<const Graph&>(g), *m)) return false;
+
+  // The replacement goes right before the root, where every node the match covers or captured
+  // is defined. A replacement reading a node that is not (the root itself, say) would create a
+  // cycle: it is refused before anything changes.
+  if (!detail::uses_precede(*m, n, reads_t<R>{})) {
+    ++report.refused;
+    if (opt.explain)
+      *opt.explain << "rule " << name << " at " << n->describe()
+                   << ": refused, the replacement would read a node that does not come before the root (a cycle)\n";
+    return false;
+  }
+
+  detail::Builder<std::decay_t<decltype(*m)>> b{g, *m, {}, {}};
+  Argument out;
+  try {
+    auto guard = g.inserting_before(n);
+    out = replacement.build(b);
+    if (!out.is_node())
+      throw GraphError("rule " + std::string(name) + ": the replacement must produce a node, not a literal");
+    if (!out.as_node()->is_before(*n))
+      throw GraphError("rule " + std::string(name) + ": the replacement's result does not come before the root");
+  } catch (...) {
+    // Nothing half-written: remove what was built (last first), then report the error.
+    for (auto it = b.created.rbegin(); it != b.created.rend(); ++it)
+      if (g.contains(*it) && (*it)->num_users() == 0) g.erase(*it);
+    throw;
+  }
+  Node* result = out.as_node();
+  if (copy_meta)
+    for (const ReplacedNode& r : b.replaced)
+      if (r.original->has_meta() && !r.replacement->has_meta()) r.replacement->meta() = r.original->meta();
+
+  g.replace_all_uses_with(n, result);
+  // Erase the matched nodes nothing reads any more, last first so chains go in one sweep.
+  std::vector<Node*> covered = m->nodes;
+  std::sort(covered.begin(), covered.end(), [](const Node* a, const Node* b2) { return b2->is_before(*a); });
+  for (Node* c : covered)
+    if (c->num_users() == 0 && !c->is_output()) g.erase(c);
+
+  report.replaced.push_back(ReplacedPattern{name, n, std::move(b.replaced), std::move(b.created)});
+  return true;
+}
+
+// ---- The driver: a set of rules, one pass -----------------------------------------------------
+
+// Rules indexed by root op: each node costs one hash lookup, then the rules for its target are
+// tried by decreasing benefit (declaration order breaks ties); the first that applies wins.
+template <typename... Rules>
+class RuleSet {
+ public:
+  explicit RuleSet(Rules... rules) : rules_(std::move(rules)...) {
+    index(std::index_sequence_for<Rules...>{});
+    auto by_benefit = [&](std::size_t a, std::size_t b) { return benefit_[a] > benefit_[b]; };
+    for (auto& [t, list] : by_target_) std::stable_sort(list.begin(), list.end(), by_benefit);
+    std::stable_sort(unindexed_.begin(), unindexed_.end(), by_benefit);
+  }
+
+  // One pass over the graph in order; rewrites as it goes. New nodes land before the node being
+  // visited, so each node is visited once.
+  RewriteReport apply(Graph& g, const MatchOptions& opt = {}) const {
+    RewriteReport report;
+    report.nodes_before = g.size();
+    pass(g, opt, report);
+    report.iterations = 1;
+    report.nodes_after = g.size();
+    return report;
+  }
+
+  // Re-runs passes until one changes nothing, at most `max_iterations`; `converged` says whether
+  // the last pass was quiet.
+  RewriteReport apply_greedily(Graph& g, std::size_t max_iterations = 10, const MatchOptions& opt = {}) const {
+    RewriteReport report;
+    report.nodes_before = g.size();
+    report.converged = false;
+    while (report.iterations < max_iterations) {
+      ++report.iterations;
+      if (!pass(g, opt, report)) {
+        report.converged = true;
+        break;
+      }
+    }
+    report.nodes_after = g.size();
+    return report;
+  }
+
+ private:
+  using Apply = bool (*)(const RuleSet&, Graph&, Node*, const MatchOptions&, RewriteReport&);
+
+  template <std::size_t I>
+  static bool apply_rule(const RuleSet& s, Graph& g, Node* n, const MatchOptions& opt, RewriteReport& r) {
+    return std::get<I>(s.rules_).apply_at(g, n, opt, r);
+  }
+
+  template <std::size_t... I>
+  void index(std::index_sequence<I...>) {
+    appliers_ = {&apply_rule<I>...};
+    benefit_ = {std::get<I>(rules_).benefit...};
+    (index_one<I>(), ...);
+  }
+  template <std::size_t I>
+  void index_one() {
+    using P = decltype(std::get<I>(rules_).pattern);
+    if constexpr (detail::root_info<P>::indexed) {
+      for (std::string_view t : detail::root_info<P>::targets(std::get<I>(rules_).pattern)) by_target_[t].push_back(I);
+    } else {
+      unindexed_.push_back(I);
+    }
+  }
+
+  bool pass(Graph& g, const MatchOptions& opt, RewriteReport& report) const {
+    bool changed = false;
+    for (Node* n = g.first(); n;) {
+      Node* next = n->next();
+      if (n->is_call_function()) {
+        const std::vector<std::size_t>* rules = nullptr;
+        if (auto it = by_target_.find(n->target()); it != by_target_.end()) rules = &it->second;
+        bool done = false;
+        if (rules)
+          for (std::size_t i : *rules)
+            if ((done = appliers_[i](*this, g, n, opt, report))) break;
+        if (!done)
+          for (std::size_t i : unindexed_)
+            if ((done = appliers_[i](*this, g, n, opt, report))) break;
+        changed = changed || done;
+      }
+      n = next;
+    }
+    return changed;
+  }
+
+  std::tuple<Rules...> rules_;
+  std::array<Apply, sizeof...(Rules)> appliers_{};
+  std::array<int, sizeof...(Rules)> benefit_{};
+  std::unordered_map<std::string_view, std::vector<std::size_t>> by_target_;
+  std::vector<std::size_t> unindexed_;
+};
+
+template <typename... Rules>
+RuleSet(Rules...) -> RuleSet<Rules...>;
+
+}  // namespace graft::pattern
