@@ -401,7 +401,7 @@ class Graph {
   // Frees the memory of erased nodes. Pointers to them (e.g. in metadata) must be gone: run
   // lint() first.
   void purge_erased() noexcept {
-    for (Node* n : graveyard_) delete n;
+    for (Node* n : graveyard_) destroy_node(n);
     graveyard_.clear();
   }
   std::size_t num_erased() const noexcept { return graveyard_.size(); }
@@ -438,6 +438,10 @@ class Graph {
                std::vector<Argument> args, Kwargs kwargs, std::string_view name, NameMode mode);
   void copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping);
   void release_all() noexcept;
+  void destroy_node(Node* n) noexcept {
+    n->~Node();
+    node_pool_.deallocate(n);
+  }
 
   void check_live(const Node* n, std::string_view what) const {
     if (!n) throw GraphError(std::string(what) + ": null node");
@@ -508,6 +512,7 @@ class Graph {
   std::size_t num_nodes_ = 0;
   std::vector<Node*> graveyard_;
   detail::Pool<detail::Use> uses_;
+  detail::Pool<Node, 256> node_pool_;  // creation order is memory order
   OpRegistry ops_;
   // name -> live node, or null for a name an erased node had (names are never reused).
   std::unordered_map<std::string, Node*> names_;
@@ -657,8 +662,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   }
   std::vector<Node*> inputs = collect_inputs(args, kwargs, nullptr, choice.name, insert_before_);
 
-  std::unique_ptr<Node> owned(new Node());
-  Node* n = owned.get();
+  Node* n = ::new (node_pool_.allocate()) Node();
   n->kind_ = kind;
   n->op_ = op;
   if (!op) n->target_ = std::string(target);
@@ -666,9 +670,13 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   n->args_ = std::move(args);
   n->kwargs_ = std::move(kwargs);
   n->owner_ = this;
-  names_.emplace(std::move(choice.name), n);
+  try {
+    names_.emplace(std::move(choice.name), n);
+  } catch (...) {
+    destroy_node(n);
+    throw;
+  }
   if (mode == NameMode::unique) base_count_[choice.base] = choice.num;
-  owned.release();
   link_before(n, insert_before_);
   rebuild_uses(n, inputs);
   ++num_nodes_;
@@ -729,6 +737,7 @@ inline void Graph::swap(Graph& other) noexcept {
   std::swap(num_nodes_, other.num_nodes_);
   graveyard_.swap(other.graveyard_);
   uses_.swap(other.uses_);
+  node_pool_.swap(other.node_pool_);
   std::swap(ops_, other.ops_);
   names_.swap(other.names_);
   base_count_.swap(other.base_count_);
@@ -747,7 +756,7 @@ inline void Graph::release_all() noexcept {
   Node* n = root_->next_;
   while (n != root_.get()) {
     Node* next = n->next_;
-    delete n;
+    destroy_node(n);
     n = next;
   }
   root_->next_ = root_->prev_ = root_.get();

@@ -209,23 +209,24 @@ class Node {
 
   [[noreturn]] void throw_missing(std::string_view what) const;
 
+  // Hot fields first: a walk over the graph and a target test touch one cache line per node.
   NodeKind kind_ = NodeKind::call_function;
   bool erased_ = false;
   bool sentinel_ = false;  // the graph's list head
+  std::uint32_t num_users_ = 0;
   const OpSchema* op_ = nullptr;
-  std::string target_;  // for non-call_function nodes
-  std::string name_;
-  std::vector<Argument> args_;
-  Kwargs kwargs_;
-  std::unique_ptr<Meta> meta_;
-  Graph* owner_ = nullptr;
   Node* prev_ = nullptr;  // the graph's sentinel at the ends
   Node* next_ = nullptr;
   std::uint64_t order_ = 0;
-  std::vector<detail::Use*> inputs_;
   detail::Use* users_head_ = nullptr;
   detail::Use* users_tail_ = nullptr;
-  std::size_t num_users_ = 0;
+  Graph* owner_ = nullptr;
+  std::vector<Argument> args_;
+  std::vector<detail::Use*> inputs_;
+  Kwargs kwargs_;
+  std::string name_;
+  std::string target_;  // for non-call_function nodes
+  std::unique_ptr<Meta> meta_;
   mutable std::size_t index_ = 0;  // dense index for Boost.Graph property maps
 };
 

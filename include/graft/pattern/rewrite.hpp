@@ -19,6 +19,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -321,6 +322,27 @@ class RuleSet {
     return report;
   }
 
+  // Matching alone: for each node in graph order, the first rule (by benefit) that matches there,
+  // with overlaps resolved greedily as in find_matches. Returns (rule index, root) pairs.
+  std::vector<std::pair<std::size_t, Node*>> find(const Graph& g, const MatchOptions& opt = {}) const {
+    std::vector<std::pair<std::size_t, Node*>> out;
+    std::unordered_set<Node*> claimed;
+    for (Node* n : g.nodes()) {
+      if (!n->is_call_function() || claimed.count(n)) continue;
+      auto try_rules = [&](const std::vector<std::size_t>& rules) {
+        for (std::size_t i : rules)
+          if (matchers_[i](*this, g, n, opt, claimed)) {
+            out.emplace_back(i, n);
+            return true;
+          }
+        return false;
+      };
+      auto it = by_target_.find(n->target());
+      if (!(it != by_target_.end() && try_rules(it->second))) try_rules(unindexed_);
+    }
+    return out;
+  }
+
   // Re-runs passes until one changes nothing, at most `max_iterations`; `converged` says whether
   // the last pass was quiet.
   RewriteReport apply_greedily(Graph& g, std::size_t max_iterations = 10, const MatchOptions& opt = {}) const {
@@ -340,15 +362,26 @@ class RuleSet {
 
  private:
   using Apply = bool (*)(const RuleSet&, Graph&, Node*, const MatchOptions&, RewriteReport&);
+  using Find = bool (*)(const RuleSet&, const Graph&, Node*, const MatchOptions&, std::unordered_set<Node*>&);
 
   template <std::size_t I>
   static bool apply_rule(const RuleSet& s, Graph& g, Node* n, const MatchOptions& opt, RewriteReport& r) {
     return std::get<I>(s.rules_).apply_at(g, n, opt, r);
   }
+  template <std::size_t I>
+  static bool find_rule(const RuleSet& s, const Graph& g, Node* n, const MatchOptions& opt,
+                        std::unordered_set<Node*>& claimed) {
+    const auto& rule = std::get<I>(s.rules_);
+    auto m = match_at(g, rule.pattern, n, opt, &claimed);
+    if (!m || !rule.filter(g, *m)) return false;
+    claimed.insert(m->nodes.begin(), m->nodes.end());
+    return true;
+  }
 
   template <std::size_t... I>
   void index(std::index_sequence<I...>) {
     appliers_ = {&apply_rule<I>...};
+    matchers_ = {&find_rule<I>...};
     benefit_ = {std::get<I>(rules_).benefit...};
     (index_one<I>(), ...);
   }
@@ -385,6 +418,7 @@ class RuleSet {
 
   std::tuple<Rules...> rules_;
   std::array<Apply, sizeof...(Rules)> appliers_{};
+  std::array<Find, sizeof...(Rules)> matchers_{};
   std::array<int, sizeof...(Rules)> benefit_{};
   std::unordered_map<std::string_view, std::vector<std::size_t>> by_target_;
   std::vector<std::size_t> unindexed_;

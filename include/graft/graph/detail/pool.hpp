@@ -1,4 +1,4 @@
-// graft/graph/detail/pool.hpp - a free-list pool for small fixed-size records (graph use edges).
+// graft/graph/detail/pool.hpp - a free-list pool for fixed-size objects (graph nodes and use edges).
 #pragma once
 
 #include <cstddef>
@@ -24,27 +24,32 @@ class Pool {
     swap(tmp);
     return *this;
   }
-  ~Pool() = default;  // T must be trivially destructible: slots are released wholesale
+  ~Pool() = default;  // storage only: live objects must have been destroyed by their owner
 
+  // Constructs a trivially destructible record.
   template <typename... A>
   T* make(A&&... a) {
-    static_assert(std::is_trivially_destructible_v<T>, "Pool holds trivially destructible records");
-    void* slot;
-    if (free_) {
-      slot = free_;
-      free_ = free_->next;
-    } else {
-      if (chunks_.empty() || used_ == ChunkSize) {
-        chunks_.push_back(std::make_unique<Slot[]>(ChunkSize));
-        used_ = 0;
-      }
-      slot = &chunks_.back()[used_++];
-    }
-    return ::new (slot) T{std::forward<A>(a)...};
+    static_assert(std::is_trivially_destructible_v<T>, "make/release: records must be trivially destructible");
+    return ::new (allocate()) T{std::forward<A>(a)...};
   }
+  void release(T* p) noexcept { deallocate(p); }
 
-  void release(T* p) noexcept {
-    Slot* s = reinterpret_cast<Slot*>(p);
+  // Raw storage for one T, for objects the caller constructs and destroys itself. Slots handed
+  // out one after another are adjacent in memory, so walking them in creation order is cheap.
+  void* allocate() {
+    if (free_) {
+      Slot* s = free_;
+      free_ = free_->next;
+      return s;
+    }
+    if (chunks_.empty() || used_ == ChunkSize) {
+      chunks_.push_back(std::make_unique<Slot[]>(ChunkSize));
+      used_ = 0;
+    }
+    return &chunks_.back()[used_++];
+  }
+  void deallocate(void* p) noexcept {
+    Slot* s = static_cast<Slot*>(p);
     s->next = free_;
     free_ = s;
   }
