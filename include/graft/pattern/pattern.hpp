@@ -79,11 +79,11 @@ struct has_name<G, std::void_t<decltype(graph_model<G>::name(std::declval<const 
                                                              std::declval<node_t<G>>()))>>
     : std::true_type {};
 
-// "'relu_3' (aten.relu.default)" when the model names nodes, else the target.
+// "node 'relu_3' (aten.relu.default)" when the model names nodes, else "a node (aten.relu.default)".
 template <typename G>
 std::string describe_node(const G& g, node_t<G> n) {
   std::string t(graph_model<G>::target(g, n));
-  if constexpr (has_name<G>::value) return "'" + std::string(graph_model<G>::name(g, n)) + "' (" + t + ")";
+  if constexpr (has_name<G>::value) return "node '" + std::string(graph_model<G>::name(g, n)) + "' (" + t + ")";
   else return "a node (" + t + ")";
 }
 
@@ -91,7 +91,7 @@ template <typename G>
 std::string describe_operand(const G& g, const Operand<node_t<G>>& x) {
   switch (x.kind) {
     case OperandKind::absent: return "an absent argument";
-    case OperandKind::node: return "node " + describe_node(g, x.node);
+    case OperandKind::node: return describe_node(g, x.node);
     case OperandKind::literal: {
       std::string s = "literal ";
       graft::detail::format_arg(s, x.value());
