@@ -260,3 +260,42 @@ TEST_CASE("rules whose root is not an op are tried on every node") {
   CHECK(rules.apply(g).replaced.size() == 1);
   CHECK(g.output_node()->args()[0].as_node()->target() == "aten.tanh.default");
 }
+
+TEST_CASE("let builds a shared value once; like keeps the original's other arguments") {
+  Graph g;
+  Node* in = g.placeholder("x");
+  Node* wt = g.get_attr("w");
+  Node* c = g.call_function("aten.conv2d.default", {in, wt, nullptr, ints({2, 2})}, {{"groups", 1}});
+  g.output(c);
+  GRAFT_CAPTURE(s);
+  const auto scaled = let(s, op("aten.sigmoid.default")(w));
+  RuleSet rules(rewrite(conv2d(x, w).bind(conv), op("aten.add.Tensor")(like(conv)(x, scaled).as(conv), scaled)));
+  rules.apply(g);
+  g.lint();
+  Node* add = g.output_node()->args()[0].as_node();
+  Node* new_conv = add->args()[0].as_node();
+  CHECK(add->args()[1].as_node() == new_conv->args()[1].as_node());  // one sigmoid, used twice
+  CHECK(new_conv->args().size() == 4);
+  CHECK(new_conv->arg("stride") == ints({2, 2}));
+  REQUIRE(new_conv->kwarg("groups") != nullptr);
+  CHECK(*new_conv->kwarg("groups") == Argument(1));
+  std::size_t sigmoids = 0;
+  for (Node* n : g.nodes()) sigmoids += n->target() == "aten.sigmoid.default";
+  CHECK(sigmoids == 1);
+}
+
+TEST_CASE("filters and computed values can read the pass's context") {
+  ConvBn t;
+  const double wanted_eps = 1e-3;
+  MatchOptions opt;
+  opt.context = &wanted_eps;
+  auto rule = rewrite(conv_bn, op("aten.mul.Scalar")(conv2d(x, w, b), computed([](const auto&, const void* ctx) {
+                        return Argument(*static_cast<const double*>(ctx) * 2);
+                      })))
+                  .where([](const Graph&, const auto& m, const void* ctx) {
+                    return m[eps].as_double() == *static_cast<const double*>(ctx);
+                  });
+  RuleSet rules(rule);
+  CHECK(rules.apply(t.g, opt).replaced.size() == 1);
+  CHECK(t.act->args()[0].as_node()->args()[1] == Argument(2e-3));
+}

@@ -41,6 +41,9 @@ struct MatchOptions {
   bool containment = true;
   // When set, a failed match writes which sub-pattern failed on which node and operand.
   std::ostream* explain = nullptr;
+  // Handed to rule filters and computed() values that take a last `const void*` argument: how a
+  // pass gives its rules access to its own state (e.g. the module's tensors).
+  const void* context = nullptr;
 };
 
 // ---- Captures -------------------------------------------------------------------------------

@@ -94,13 +94,85 @@ struct Computed : PatternBase<Computed<F>> {
   using uses = tl::list<>;  // reads through m[...], which checks its captures itself
   template <typename Bld>
   Argument build(Bld& b) const {
-    return Argument(fn(b.match));
+    if constexpr (std::is_invocable_v<const F&, decltype(b.match), const void*>) return Argument(fn(b.match, b.context));
+    else return Argument(fn(b.match));
   }
   void describe(std::string& out) const { out += "computed(...)"; }
 };
 template <typename F>
 constexpr Computed<F> computed(F f) {
   return Computed<F>(f);
+}
+
+// A value built once per rewrite and shared by every place that names it:
+// `const auto scale = let(scale_factor, div(gamma, std))` used twice builds one div node.
+template <typename Cap, typename B>
+struct Let : PatternBase<Let<Cap, B>> {
+  B inner;
+  constexpr explicit Let(B b) : inner(b) {}
+  using uses = uses_t<B>;
+  using reads = reads_t<B>;
+  template <typename Bld>
+  Argument build(Bld& b) const {
+    for (const auto& [name, value] : b.lets)
+      if (name == Cap::name()) return value;
+    Argument v = inner.build(b);
+    b.lets.emplace_back(Cap::name(), v);
+    return v;
+  }
+  void describe(std::string& out) const {
+    out += "let ";
+    out += Cap::name();
+    out += " = ";
+    inner.describe(out);
+  }
+};
+template <typename Cap, typename B>
+constexpr Let<Cap, as_pattern_t<B>> let(Cap, B b) {
+  return Let<Cap, as_pattern_t<B>>(as_pattern(b));
+}
+
+// A node like the one bound to Cap: same op, these leading operands, and the original's other
+// arguments (positional and keyword) as they were written: `like(conv)(x, new_weight)` keeps the
+// conv's stride, padding, ...; `like(bn)(y, ...)` keeps training, momentum and eps.
+template <typename Cap, typename... Bs>
+struct Like : PatternBase<Like<Cap, Bs...>> {
+  std::tuple<Bs...> operands;
+  constexpr explicit Like(std::tuple<Bs...> o) : operands(o) {}
+  using uses = tl::join_t<tl::list<Cap>, uses_t<Bs>...>;
+  using reads = tl::join_t<reads_t<Bs>...>;
+  template <typename Bld>
+  Argument build(Bld& b) const {
+    const Node* original = b.match[Cap{}];
+    std::vector<Argument> args;
+    args.reserve(std::max(sizeof...(Bs), original->args().size()));
+    std::apply([&](const auto&... o) { (args.push_back(o.build(b)), ...); }, operands);
+    // Leading operands given here may also have been keywords in the original: drop those.
+    Kwargs kwargs;
+    const OpSchema* op = original->op();
+    for (const Kwarg& k : original->kwargs()) {
+      auto i = op && op->has_signature() ? op->index_of(k.name) : std::nullopt;
+      if (!(i && *i < sizeof...(Bs))) kwargs.push_back(k);
+    }
+    for (std::size_t i = sizeof...(Bs); i < original->args().size(); ++i) args.push_back(original->args()[i]);
+    return Argument(b.create(original->op(), std::move(args), std::move(kwargs)));
+  }
+  void describe(std::string& out) const {
+    out += "like(";
+    out += Cap::name();
+    out += ")(...)";
+  }
+};
+template <typename Cap>
+struct LikeSet {
+  template <typename... Bs>
+  constexpr Like<Cap, as_pattern_t<Bs>...> operator()(Bs... bs) const {
+    return Like<Cap, as_pattern_t<Bs>...>(std::tuple<as_pattern_t<Bs>...>(as_pattern(bs)...));
+  }
+};
+template <typename Cap>
+constexpr LikeSet<Cap> like(Cap) {
+  return {};
 }
 
 // A list argument of built elements: `list_of(x, y)`.
@@ -164,6 +236,7 @@ struct NoFilter {
   }
 };
 
+
 namespace detail {
 template <typename Uses, typename Sure>
 struct every_use_bound;
@@ -177,19 +250,28 @@ template <typename M>
 struct Builder {
   Graph& graph;
   const M& match;
+  const void* context;
   std::vector<Node*> created;
   std::vector<ReplacedNode> replaced;
-  Node* create(std::string_view target, std::vector<Argument> args) {
-    Node* n = graph.call_function(target, std::move(args));
+  std::vector<std::pair<std::string_view, Argument>> lets;
+  Node* create(std::string_view target, std::vector<Argument> args, Kwargs kwargs = {}) {
+    Node* n = graph.call_function(target, std::move(args), std::move(kwargs));
     created.push_back(n);
     return n;
   }
-  Node* create(const OpSchema* op, std::vector<Argument> args) {
-    Node* n = graph.call_function(op, std::move(args));
+  Node* create(const OpSchema* op, std::vector<Argument> args, Kwargs kwargs = {}) {
+    Node* n = graph.call_function(op, std::move(args), std::move(kwargs));
     created.push_back(n);
     return n;
   }
 };
+
+// Runs `f(graph, match)` or `f(graph, match, context)`.
+template <typename F, typename M>
+bool run_filter(const F& f, const Graph& g, const M& m, const void* context) {
+  if constexpr (std::is_invocable_v<const F&, const Graph&, const M&, const void*>) return f(g, m, context);
+  else return f(g, m);
+}
 }  // namespace detail
 
 template <typename P, typename R, typename F = NoFilter>
@@ -253,7 +335,7 @@ bool uses_precede(const M& m, const Node* root, tl::list<Us...>) {
 template <typename P, typename R, typename F>
 bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report) const {
   auto m = match_at(g, pattern, n, opt);
-  if (!m || !filter(static_cast<const Graph&>(g), *m)) return false;
+  if (!m || !detail::run_filter(filter, static_cast<const Graph&>(g), *m, opt.context)) return false;
 
   // The replacement goes right before the root, where every node the match covers or captured
   // is defined. A replacement reading a node that is not (the root itself, say) would create a
@@ -266,7 +348,7 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
     return false;
   }
 
-  detail::Builder<std::decay_t<decltype(*m)>> b{g, *m, {}, {}};
+  detail::Builder<std::decay_t<decltype(*m)>> b{g, *m, opt.context, {}, {}, {}};
   Argument out;
   try {
     auto guard = g.inserting_before(n);
@@ -373,7 +455,7 @@ class RuleSet {
                         std::unordered_set<Node*>& claimed) {
     const auto& rule = std::get<I>(s.rules_);
     auto m = match_at(g, rule.pattern, n, opt, &claimed);
-    if (!m || !rule.filter(g, *m)) return false;
+    if (!m || !detail::run_filter(rule.filter, g, *m, opt.context)) return false;
     claimed.insert(m->nodes.begin(), m->nodes.end());
     return true;
   }
