@@ -1,0 +1,217 @@
+// graft/qat/prepare.hpp - fuse_conv_bn_qat: PyTorch PT2E's `_fuse_conv_bn_qat`, done once.
+//
+// Replaces every conv -> batch_norm pair whose conv output has no other user by the subgraph
+// that simulates folding the BN into the conv weights during training (see
+// graft/qat/conv_bn_patterns.hpp), keeping the BN's spelling, training flag, momentum and eps.
+// Then, as the reference: metadata copied to the replacements, conv literal arguments kept, and
+// every quantization annotation that referred to a replaced node or edge re-pointed.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "graft/graph/module.hpp"
+#include "graft/pattern.hpp"
+#include "graft/qat/conv_bn_patterns.hpp"
+
+namespace graft::qat {
+
+struct PrepareReport {
+  // Fused pairs per conv op and bias variant: "conv2d+bias", "conv1d", "conv_transpose2d+bias", ...
+  std::vector<std::pair<std::string, std::size_t>> fused;
+  // Pairs left unfused, by BN node name, with the reason.
+  std::vector<std::pair<std::string, std::string>> skipped;
+  std::size_t nodes_before = 0;
+  std::size_t nodes_after = 0;
+
+  std::size_t count(std::string_view rule) const {
+    for (const auto& [r, n] : fused)
+      if (r == rule) return n;
+    return 0;
+  }
+  std::size_t total() const {
+    std::size_t t = 0;
+    for (const auto& [r, n] : fused) t += n;
+    return t;
+  }
+};
+
+namespace detail {
+
+// The tensor a get_attr node names, or null (graph inputs and other nodes are symbolic).
+inline const Tensor* constant_of(const Module& m, const Node* n) {
+  return n && n->is_get_attr() ? m.find_attr(n->target()) : nullptr;
+}
+
+template <typename F>
+void for_each_channel_value(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::float32) {
+    const float* p = t.data<float>();
+    for (std::size_t i = 0; i < t.numel(); ++i) f(i, static_cast<double>(p[i]));
+  } else if (t.dtype() == DType::float64) {
+    const double* p = t.data<double>();
+    for (std::size_t i = 0; i < t.numel(); ++i) f(i, p[i]);
+  }
+}
+
+// Guard rails on a matched pair, and which variant (grouped conv-transpose or not) applies.
+template <typename Conv, bool Grouped, typename M>
+bool prepare_filter(const M& m, const void* ctx) {
+  using namespace captures;
+  const Node& conv_node = *m[conv];
+  const bool grouped = conv_transposed<Conv>(conv_node) && conv_groups(conv_node) > 1;
+  if (grouped != Grouped) return false;
+  const auto* pc = static_cast<const PassContext*>(ctx);
+  if (!pc || !pc->module) return true;
+  const Node& bn_node = *m[bn];
+  const double eps = bn_node.arg("eps").as_double();
+  if (const Tensor* var = constant_of(*pc->module, m[bn_running_var])) {
+    for_each_channel_value(*var, [&](std::size_t c, double v) {
+      std::string what;
+      if (std::isnan(v)) what = "is NaN";
+      else if (v < 0) what = "is negative (" + python_float_repr(v) + ")";
+      else if (!(v + eps > 0)) what = "plus eps (" + python_float_repr(eps) + ") is not positive";
+      if (!what.empty())
+        throw GraphError("batch norm node " + bn_node.describe() + ": running_var channel " +
+                         std::to_string(c) + " " + what);
+    });
+  }
+  if (const Tensor* gamma = constant_of(*pc->module, m[bn_weight])) {
+    std::size_t zero = gamma->numel();
+    for_each_channel_value(*gamma, [&](std::size_t c, double v) {
+      if (v == 0 && zero == gamma->numel()) zero = c;
+    });
+    if (zero != gamma->numel()) {
+      if (pc->skipped)
+        pc->skipped->emplace_back(&bn_node, "bn weight (gamma) is 0 on channel " + std::to_string(zero) +
+                                                ": the simulated fold would divide by zero");
+      return false;
+    }
+  }
+  if constexpr (Grouped) QatConvBn<Conv, true, true>::weight_shape_vector(m, ctx);  // throws if unknown
+  return true;
+}
+
+template <typename Conv, bool HasBias, bool Grouped>
+auto prepare_rule() {
+  using R = QatConvBn<Conv, HasBias, Grouped>;
+  return pattern::rewrite(R::pattern(), R::replacement())
+      .named(R::rule_name)
+      .where([](const Graph&, const auto& m, const void* ctx) { return prepare_filter<Conv, Grouped>(m, ctx); });
+}
+
+// Every prepare rule, built once per program (a template, so that a translation unit that only
+// includes this header does not instantiate them).
+template <typename Conv = AnyConv>
+const auto& prepare_rules() {
+  static const auto rules =
+      pattern::RuleSet(prepare_rule<Conv, true, false>(), prepare_rule<Conv, false, false>(),
+                       prepare_rule<Conv, true, true>(), prepare_rule<Conv, false, true>());
+  return rules;
+}
+
+// Re-points annotations after rewrites: every input_qspec_map key and every node or edge a
+// shared/derived qspec names that was replaced now names its replacement. A BN's annotation keyed
+// by the old conv is keyed by the new BN's actual input.
+inline void update_annotations(Graph& g, const pattern::RewriteReport& report) {
+  std::unordered_map<Node*, Node*> replaced;
+  std::unordered_map<Node*, Node*> old_conv_of_new_bn;
+  for (const auto& rp : report.replaced) {
+    Node* old_conv = nullptr;
+    Node* new_bn = nullptr;
+    for (const auto& nm : rp.nodes_map) {
+      replaced[nm.original] = nm.replacement;
+      if (nm.capture == "conv") old_conv = nm.original;
+      if (nm.capture == "bn") new_bn = nm.replacement;
+    }
+    if (old_conv && new_bn) old_conv_of_new_bn[new_bn] = old_conv;
+  }
+  if (replaced.empty()) return;
+  for (Node* n : g.nodes()) {
+    if (!n->has_meta() || !n->meta().quantization_annotation) continue;
+    auto& qa = *n->meta().quantization_annotation;
+    if (auto it = old_conv_of_new_bn.find(n); it != old_conv_of_new_bn.end() && !n->args().empty())
+      for (auto& [key, spec] : qa.input_qspec_map)
+        if (key == it->second) key = n->args()[0].as_node();
+    qa.for_each_node_ref([&](Node*& r) {
+      if (auto it = replaced.find(r); it != replaced.end()) r = it->second;
+    });
+  }
+}
+
+// Weight and bias replacements inherit the conv's module stack and source function when their
+// originals (get_attr nodes) had none, so every new node of a conv stays attributable to it.
+inline void inherit_conv_meta(const pattern::RewriteReport& report) {
+  for (const auto& rp : report.replaced) {
+    const Node* old_conv = nullptr;
+    for (const auto& nm : rp.nodes_map)
+      if (nm.capture == "conv") old_conv = nm.original;
+    if (!old_conv || !old_conv->has_meta()) continue;
+    for (const auto& nm : rp.nodes_map) {
+      if (nm.capture != "conv_weight" && nm.capture != "conv_bias") continue;
+      Meta& meta = nm.replacement->meta();
+      if (!meta.nn_module_stack && old_conv->meta().nn_module_stack) meta.nn_module_stack = old_conv->meta().nn_module_stack;
+      if (!meta.source_fn_stack && old_conv->meta().source_fn_stack) meta.source_fn_stack = old_conv->meta().source_fn_stack;
+    }
+  }
+}
+
+}  // namespace detail
+
+// Fuses every conv -> batch_norm pair for QAT. Atomic: on any error the module is unchanged.
+// Throws GraphError naming the BN node for a running variance that is negative, NaN, or not
+// positive once eps is added; leaves a pair with a zero BN weight unfused (see the report).
+// (A template only so that including this header costs nothing until the pass is called.)
+template <typename Conv = AnyConv>
+PrepareReport fuse_conv_bn_qat(Module& module) {
+  PrepareReport report;
+  report.nodes_before = module.graph.size();
+  const auto& rules = detail::prepare_rules<Conv>();
+
+  // 1. Match and validate everything before changing anything.
+  std::vector<std::pair<const Node*, std::string>> skipped;
+  PassContext validate{&module, &skipped};
+  pattern::MatchOptions opt;
+  opt.context = &validate;
+  auto found = rules.find(module.graph, opt);
+  for (const auto& [node, why] : skipped) report.skipped.emplace_back(node->name(), why);
+  if (found.empty()) {
+    report.nodes_after = report.nodes_before;
+    return report;
+  }
+
+  // 2. Rewrite; on a failure (say, out of memory) put the graph back as it was.
+  PassContext apply{&module, nullptr};
+  opt.context = &apply;
+  Graph backup(module.graph);
+  try {
+    pattern::RewriteReport r = rules.apply(module.graph, opt);
+    detail::inherit_conv_meta(r);
+    detail::update_annotations(module.graph, r);
+    for (const auto& rp : r.replaced) {
+      // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias.
+      std::string key;
+      for (const auto& nm : rp.nodes_map)
+        if (nm.capture == "conv") key = std::string(nm.original->op()->op());
+      for (const auto& nm : rp.nodes_map)
+        if (nm.capture == "conv_bias") key += "+bias";
+      auto it = std::find_if(report.fused.begin(), report.fused.end(), [&](const auto& e) { return e.first == key; });
+      if (it == report.fused.end()) report.fused.emplace_back(key, 1);
+      else ++it->second;
+    }
+  } catch (...) {
+    module.graph = std::move(backup);
+    throw;
+  }
+  report.nodes_after = module.graph.size();
+  return report;
+}
+
+}  // namespace graft::qat
