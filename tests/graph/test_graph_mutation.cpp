@@ -190,3 +190,57 @@ TEST_CASE("exact names are accepted when free") {
   Node* n = g.create_node(NodeKind::placeholder, "arg0_1", {}, {}, "arg0_1", NameMode::exact);
   CHECK(n->name() == "arg0_1");
 }
+
+TEST_CASE("a transaction rolled back restores nodes, arguments, users and their order, and names") {
+  test::ConvBnRelu m;
+  Node* extra = m.g.call_function("aten.sigmoid.default", {m.conv});  // conv users: bn, sigmoid
+  m.g.erase(m.g.output_node());
+  m.g.output(list({m.relu, extra}));
+  const std::string before = to_string(m.g);
+  std::vector<Node*> conv_users(m.conv->users().begin(), m.conv->users().end());
+  {
+    auto tx = m.g.transaction();
+    Node* r2;
+    {
+      auto guard = m.g.inserting_before(m.bn);
+      r2 = m.g.call_function("aten.relu.default", {m.conv});
+    }
+    m.g.replace_all_uses_with(m.conv, r2, [&](Node* u) { return u != r2; });
+    m.g.set_named_arg(m.bn, "eps", 1e-3);
+    m.g.rename(m.relu, "act");
+    m.g.erase(m.g.call_function("aten.tanh.default", {m.x}));
+    Node* dead = m.g.call_function("aten.tanh.default", {m.x});
+    m.g.move_before(dead, m.conv);
+    CHECK(m.g.in_transaction());
+  }  // no commit: rolled back
+  CHECK_FALSE(m.g.in_transaction());
+  CHECK(to_string(m.g) == before);
+  CHECK(std::vector<Node*>(m.conv->users().begin(), m.conv->users().end()) == conv_users);
+  CHECK(m.g.find("act") == nullptr);
+  CHECK(m.g.find("relu") == m.relu);
+  CHECK(m.g.lint_problems().empty());
+  // Names handed out inside the rolled-back transaction are free again.
+  CHECK(m.g.call_function("aten.relu.default", {m.x})->name() == "relu_1");
+}
+
+TEST_CASE("a committed transaction keeps its changes") {
+  test::ConvBnRelu m;
+  auto tx = m.g.transaction();
+  m.g.set_named_arg(m.bn, "eps", 1e-3);
+  Node* dead = m.g.call_function("aten.relu.default", {m.x});
+  m.g.erase(dead);
+  tx.commit();
+  CHECK(m.bn->arg("eps").as_double() == 1e-3);
+  CHECK(dead->erased());
+  m.g.lint();
+}
+
+TEST_CASE("transactions do not nest, and purge_erased waits for the end of one") {
+  test::ConvBnRelu m;
+  auto tx = m.g.transaction();
+  CHECK_THROWS_WITH_AS((void)m.g.transaction(), "transaction: a transaction is already open on this graph",
+                       GraphError);
+  CHECK_THROWS_WITH_AS(m.g.purge_erased(), "purge_erased: not inside a transaction", GraphError);
+  tx.commit();
+  CHECK_NOTHROW(m.g.purge_erased());
+}

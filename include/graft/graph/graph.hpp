@@ -28,6 +28,16 @@
 
 namespace graft {
 
+namespace detail {
+// Makes room for one more element with geometric growth (reserve(size() + 1) would reallocate
+// on every call).
+template <typename V>
+void reserve_one_more(V& v, std::size_t n = 1) {
+  if (v.capacity() - v.size() < n) v.reserve(std::max(v.size() + n, 2 * v.capacity() + 16));
+}
+
+}  // namespace detail
+
 // How create_node treats the requested name.
 enum class NameMode : std::uint8_t {
   unique,  // use it as a candidate and add `_N` when needed, as FX does
@@ -348,6 +358,12 @@ class Graph {
     if (n->name_ == new_name) return;
     std::string name(new_name);
     check_exact_name(name);
+    log_name(n->name_);
+    log_name(name);
+    if (journal_) {
+      journal_->names.push_back(n->name_);
+      log(JournalEntry::Kind::node_renamed, n).payload = journal_->names.size() - 1;
+    }
     names_.erase(n->name_);
     names_.emplace(name, n);
     n->name_ = std::move(name);
@@ -370,14 +386,20 @@ class Graph {
                        std::to_string(n->num_users_) + (n->num_users_ == 1 ? " user (" : " users (") +
                        who + ")");
     }
+    if (journal_) log_args(n, n->args_, n->kwargs_);
+    log_inputs(n);
     for (detail::Use* u : n->inputs_) unlink_use(u);
     n->inputs_.clear();
     for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
     for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
+    detail::reserve_one_more(graveyard_);  // so that the push_back below cannot throw
+    if (journal_) log(JournalEntry::Kind::name_cleared, n);
+    Node* next = n->next_;
     unlink(n);
+    if (journal_) log(JournalEntry::Kind::node_erased, n);
     n->erased_ = true;
     names_[n->name_] = nullptr;
-    if (insert_before_ == n) insert_before_ = n->next_;
+    if (insert_before_ == n) insert_before_ = next;
     graveyard_.push_back(n);
     --num_nodes_;
   }
@@ -400,11 +422,47 @@ class Graph {
 
   // Frees the memory of erased nodes. Pointers to them (e.g. in metadata) must be gone: run
   // lint() first.
-  void purge_erased() noexcept {
+  void purge_erased() {
+    if (journal_) throw GraphError("purge_erased: not inside a transaction");
     for (Node* n : graveyard_) destroy_node(n);
     graveyard_.clear();
   }
   std::size_t num_erased() const noexcept { return graveyard_.size(); }
+
+  // ---- Transactions -----------------------------------------------------------------------
+  // Records every change made through the Graph API from now on, so that the graph can be put
+  // back exactly as it was (nodes, arguments, users and their order, names) if something fails:
+  //
+  //   auto tx = g.transaction();
+  //   ... rewrite ...
+  //   tx.commit();            // without it, the destructor rolls everything back
+  //
+  // Node pointers stay valid across a rollback (nodes created inside it are destroyed).
+  // Metadata written directly through node->meta() is not recorded; registered op schemas stay.
+  // Transactions do not nest; purge_erased() is refused inside one.
+  class Transaction {
+   public:
+    explicit Transaction(Graph& g) : g_(&g) { g.begin_journal(); }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    Transaction(Transaction&& o) noexcept : g_(o.g_) { o.g_ = nullptr; }
+    ~Transaction() {
+      if (g_) g_->rollback_journal();
+    }
+    void commit() {
+      if (g_) g_->end_journal();
+      g_ = nullptr;
+    }
+    void rollback() {
+      if (g_) g_->rollback_journal();
+      g_ = nullptr;
+    }
+
+   private:
+    Graph* g_;
+  };
+  [[nodiscard]] Transaction transaction() { return Transaction(*this); }
+  bool in_transaction() const noexcept { return journal_ != nullptr; }
 
   // ---- Checking ---------------------------------------------------------------------------
   // Every broken invariant, one sentence each naming the node and the rule; empty when valid.
@@ -454,34 +512,57 @@ class Graph {
                                     const Node* pos) const;
   void update(Node* n, std::vector<Argument> args, Kwargs kwargs) {
     std::vector<Node*> inputs = collect_inputs(args, kwargs, n, n->name_, n);
+    if (journal_) log_args(n, std::move(n->args_), std::move(n->kwargs_));
     n->args_ = std::move(args);
     n->kwargs_ = std::move(kwargs);
     rebuild_uses(n, inputs);
   }
   void rebuild_uses(Node* n, const std::vector<Node*>& inputs);
   detail::Use* make_use(Node* input, Node* user) {
+    JournalEntry* e = journal_ ? &log(JournalEntry::Kind::use_linked) : nullptr;
     detail::Use* u = uses_.make(input, user, input->users_tail_, nullptr);
+    if (e) e->use = u;
     if (input->users_tail_) input->users_tail_->next = u;
     else input->users_head_ = u;
     input->users_tail_ = u;
     ++input->num_users_;
     return u;
   }
-  void unlink_use(detail::Use* u) noexcept {
+  void unlink_use(detail::Use* u) {
+    if (journal_) {
+      JournalEntry& e = log(JournalEntry::Kind::use_unlinked);
+      e.use = u;
+      e.use_prev = u->prev;
+      e.use_next = u->next;
+      detail::reserve_one_more(journal_->released);
+    }
+    detach_use(u);
+    if (journal_) journal_->released.push_back(u);  // kept for a rollback, freed at commit
+    else uses_.release(u);
+  }
+  void detach_use(detail::Use* u) noexcept {
     Node* in = u->input;
     if (u->prev) u->prev->next = u->next;
     else in->users_head_ = u->next;
     if (u->next) u->next->prev = u->prev;
     else in->users_tail_ = u->prev;
     --in->num_users_;
-    uses_.release(u);
   }
-  void unlink(Node* n) noexcept {
+  void unlink(Node* n) {
+    if (journal_) {
+      JournalEntry& e = log(JournalEntry::Kind::node_unlinked, n);
+      e.a = n->prev_;
+      e.b = n->next_;
+    }
+    detach(n);
+  }
+  void detach(Node* n) noexcept {
     n->prev_->next_ = n->next_;
     n->next_->prev_ = n->prev_;
     indices_dirty_ = true;
   }
   void link_before(Node* n, Node* pos) {
+    if (journal_) log(JournalEntry::Kind::node_linked, n);
     n->prev_ = pos->prev_;
     n->next_ = pos;
     pos->prev_->next_ = n;
@@ -507,6 +588,90 @@ class Graph {
                                    : std::string(": used by an erased node")));
   }
 
+  // One undoable step, logged before the change it undoes is made. Bulky old values live in the
+  // journal's side vectors, indexed by `payload`.
+  struct JournalEntry {
+    enum class Kind : std::uint8_t {
+      node_created,   // destroy node
+      node_erased,    // node->erased_ = false
+      node_linked,    // unlink node
+      node_unlinked,  // relink node between a and b
+      use_linked,     // unlink use and free it
+      use_unlinked,   // relink use between use_prev and use_next
+      inputs,         // node->inputs_ = saved inputs (payload), or empty (payload == none)
+      args,           // node->args_, kwargs_ = saved args (payload)
+      name_added,     // names_.erase(node->name_)
+      name_cleared,   // names_[node->name_] = node
+      name_set,       // names_[saved name] = old_value, or erase it when !had
+      node_renamed,   // node->name_ = saved name
+    } kind;
+    bool had = false;
+    Node* node = nullptr;
+    Node* a = nullptr;
+    Node* b = nullptr;
+    detail::Use* use = nullptr;
+    detail::Use* use_prev = nullptr;
+    detail::Use* use_next = nullptr;
+    Node* old_value = nullptr;
+    std::size_t payload = none;
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+  };
+  struct Journal {
+    std::vector<JournalEntry> entries;
+    std::vector<std::string> names;
+    std::vector<std::vector<detail::Use*>> inputs;
+    std::vector<std::pair<std::vector<Argument>, Kwargs>> args;
+    std::vector<detail::Use*> released;  // uses unlinked inside the transaction, freed at commit
+    std::unordered_map<std::string, std::uint64_t> base_count;
+    std::size_t num_nodes = 0;
+    std::size_t graveyard = 0;
+    Node* insert_before = nullptr;
+  };
+  JournalEntry& log(typename JournalEntry::Kind k, Node* n = nullptr) {
+    journal_->entries.emplace_back();
+    journal_->entries.back().kind = k;
+    journal_->entries.back().node = n;
+    return journal_->entries.back();
+  }
+  void log_inputs(Node* n) {
+    if (!journal_) return;
+    std::size_t payload = JournalEntry::none;
+    if (!n->inputs_.empty()) {
+      journal_->inputs.push_back(n->inputs_);
+      payload = journal_->inputs.size() - 1;
+    }
+    log(JournalEntry::Kind::inputs, n).payload = payload;
+  }
+  void log_args(Node* n, std::vector<Argument> args, Kwargs kwargs) {
+    journal_->args.emplace_back(std::move(args), std::move(kwargs));
+    log(JournalEntry::Kind::args, n).payload = journal_->args.size() - 1;
+  }
+  void log_name(const std::string& name) {
+    if (!journal_) return;
+    auto it = names_.find(name);
+    journal_->names.push_back(name);
+    JournalEntry& e = log(JournalEntry::Kind::name_set);
+    e.payload = journal_->names.size() - 1;
+    e.had = it != names_.end();
+    e.old_value = e.had ? it->second : nullptr;
+  }
+  void begin_journal() {
+    if (journal_) throw GraphError("transaction: a transaction is already open on this graph");
+    auto j = std::make_unique<Journal>();
+    j->base_count = base_count_;
+    j->num_nodes = num_nodes_;
+    j->graveyard = graveyard_.size();
+    j->insert_before = insert_before_;
+    j->entries.reserve(256);
+    journal_ = std::move(j);
+  }
+  void end_journal() noexcept {
+    if (!journal_) return;
+    for (detail::Use* u : journal_->released) uses_.release(u);
+    journal_.reset();
+  }
+  void rollback_journal() noexcept;
+
   std::unique_ptr<Node> root_;  // sentinel: root_->next_ is the first node
   Node* insert_before_ = root_.get();
   std::size_t num_nodes_ = 0;
@@ -518,6 +683,7 @@ class Graph {
   std::unordered_map<std::string, Node*> names_;
   std::unordered_map<std::string, std::uint64_t> base_count_;  // FX's Namespace._base_count
   mutable bool indices_dirty_ = true;
+  std::unique_ptr<Journal> journal_;  // set while a transaction records
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -619,6 +785,7 @@ inline std::vector<Node*> Graph::collect_inputs(const std::vector<Argument>& arg
 }
 
 inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
+  log_inputs(n);
   std::vector<detail::Use*> old = std::move(n->inputs_);
   std::vector<detail::Use*> fresh;
   fresh.reserve(inputs.size());
@@ -662,7 +829,9 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   }
   std::vector<Node*> inputs = collect_inputs(args, kwargs, nullptr, choice.name, insert_before_);
 
+  if (journal_) detail::reserve_one_more(journal_->entries, 4);
   Node* n = ::new (node_pool_.allocate()) Node();
+  if (journal_) log(JournalEntry::Kind::node_created, n);
   n->kind_ = kind;
   n->op_ = op;
   if (!op) n->target_ = std::string(target);
@@ -671,8 +840,13 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   n->kwargs_ = std::move(kwargs);
   n->owner_ = this;
   try {
+    if (journal_) log(JournalEntry::Kind::name_added, n);
     names_.emplace(std::move(choice.name), n);
   } catch (...) {
+    if (journal_) {
+      while (journal_->entries.back().kind != JournalEntry::Kind::node_created) journal_->entries.pop_back();
+      journal_->entries.pop_back();
+    }
     destroy_node(n);
     throw;
   }
@@ -794,6 +968,66 @@ inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*,
     c->meta_ = std::make_unique<Meta>(*n->meta_);
     c->meta_->for_each_node_ref([&](Node*& r) { r = remap(r); });
   }
+}
+
+inline void Graph::rollback_journal() noexcept {
+  if (!journal_) return;
+  std::unique_ptr<Journal> j = std::move(journal_);  // undo steps must not log
+  using K = JournalEntry::Kind;
+  for (auto it = j->entries.rbegin(); it != j->entries.rend(); ++it) {
+    JournalEntry& e = *it;
+    switch (e.kind) {
+      case K::node_created: destroy_node(e.node); break;
+      case K::node_erased: e.node->erased_ = false; break;
+      case K::node_linked: detach(e.node); break;
+      case K::node_unlinked: {
+        Node* n = e.node;
+        n->prev_ = e.a;
+        n->next_ = e.b;
+        e.a->next_ = n;
+        e.b->prev_ = n;
+        assign_order(n);  // cannot throw: relabelling only moves labels
+        break;
+      }
+      case K::use_linked:
+        detach_use(e.use);
+        uses_.release(e.use);
+        break;
+      case K::use_unlinked: {
+        detail::Use* u = e.use;
+        Node* in = u->input;
+        u->prev = e.use_prev;
+        u->next = e.use_next;
+        if (u->prev) u->prev->next = u;
+        else in->users_head_ = u;
+        if (u->next) u->next->prev = u;
+        else in->users_tail_ = u;
+        ++in->num_users_;
+        j->released.erase(std::find(j->released.begin(), j->released.end(), u));
+        break;
+      }
+      case K::inputs:
+        if (e.payload == JournalEntry::none) e.node->inputs_.clear();
+        else e.node->inputs_.swap(j->inputs[e.payload]);
+        break;
+      case K::args:
+        e.node->args_.swap(j->args[e.payload].first);
+        e.node->kwargs_.swap(j->args[e.payload].second);
+        break;
+      case K::name_added: names_.erase(e.node->name_); break;
+      case K::name_cleared: names_[e.node->name_] = e.node; break;
+      case K::name_set:
+        if (e.had) names_[j->names[e.payload]] = e.old_value;
+        else names_.erase(j->names[e.payload]);
+        break;
+      case K::node_renamed: e.node->name_.swap(j->names[e.payload]); break;
+    }
+  }
+  base_count_.swap(j->base_count);
+  num_nodes_ = j->num_nodes;
+  graveyard_.resize(j->graveyard);
+  insert_before_ = j->insert_before;
+  indices_dirty_ = true;
 }
 
 inline std::vector<std::string> Graph::lint_problems() const {
