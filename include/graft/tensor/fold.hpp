@@ -1,0 +1,153 @@
+// graft/tensor/fold.hpp - folding batch norm into the preceding convolution's weight and bias.
+//
+// `fuse_conv_bn_weights` semantics, per absolute output channel c:
+//   s[c]  = gamma[c] / sqrt(running_var[c] + eps)
+//   W_f   = W * s   (broadcast over the out-channel axis of the weight)
+//   b_f   = (b - running_mean) * s + beta
+// The factors are computed in double and each weight element is multiplied in double and rounded
+// once to the weight dtype. The out-channel axis is 0 for conv ([C_out, C_in/g, k...]); for
+// conv-transpose ([C_in, C_out/g, k...]) weight[i, j] belongs to output channel
+// (i / (C_in/g)) * (C_out/g) + j, which PyTorch's own function gets wrong for groups > 1.
+// Missing bias / gamma / beta mean 0 / 1 / 0. A negative or NaN variance, or var + eps <= 0, is an
+// error naming the channel.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "graft/error.hpp"
+#include "graft/tensor/ops.hpp"
+#include "graft/tensor/tensor.hpp"
+
+namespace graft::kernels {
+
+struct FoldedConvBn {
+  Tensor weight;
+  Tensor bias;  // always present, [C_out]
+};
+
+namespace detail {
+
+inline std::string fmt_double(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  return os.str();
+}
+
+inline std::vector<double> bn_vector_as_double(const Tensor* t, std::int64_t c_out, double dflt, const char* name) {
+  std::vector<double> v(static_cast<std::size_t>(c_out), dflt);
+  if (!t) return v;
+  if (t->numel() != static_cast<std::size_t>(c_out) || t->dim() > 1)
+    throw TensorError(std::string("fold_conv_bn_weights: ") + name + " of shape " + shape_to_string(t->shape()) +
+                      " does not fit " + std::to_string(c_out) + " output channels");
+  dispatch_float(t->dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t->data<T>();
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(p[i]);
+  });
+  return v;
+}
+
+}  // namespace detail
+
+// Number of output channels of a conv (transposed: C_out/groups * groups) weight.
+inline std::int64_t conv_out_channels(const Tensor& weight, bool transposed, std::int64_t groups) {
+  if (weight.dim() < 2) throw TensorError("conv weight of shape " + shape_to_string(weight.shape()) + " has no channel axes");
+  if (groups < 1) throw TensorError("groups must be positive, got " + std::to_string(groups));
+  if (transposed && weight.shape()[0] % groups != 0)
+    throw TensorError("conv_transpose weight " + shape_to_string(weight.shape()) + ": in channels not divisible by groups " +
+                      std::to_string(groups));
+  if (!transposed && weight.shape()[0] % groups != 0)
+    throw TensorError("conv weight " + shape_to_string(weight.shape()) + ": out channels not divisible by groups " +
+                      std::to_string(groups));
+  return transposed ? weight.shape()[1] * groups : weight.shape()[0];
+}
+
+// Per-output-channel factors gamma / sqrt(var + eps) in double; checks the variance.
+inline std::vector<double> bn_fold_scale(const Tensor& running_var, double eps, const Tensor* gamma, std::int64_t c_out) {
+  std::vector<double> var = detail::bn_vector_as_double(&running_var, c_out, 0.0, "running_var");
+  std::vector<double> g = detail::bn_vector_as_double(gamma, c_out, 1.0, "bn_weight");
+  std::vector<double> s(var.size());
+  for (std::size_t c = 0; c < var.size(); ++c) {
+    if (std::isnan(var[c]) || var[c] < 0.0)
+      throw TensorError("fold_conv_bn_weights: running_var of channel " + std::to_string(c) + " is " +
+                        detail::fmt_double(var[c]) + "; a variance must be a non-negative number");
+    const double denom = var[c] + eps;
+    if (!(denom > 0.0))
+      throw TensorError("fold_conv_bn_weights: running_var + eps of channel " + std::to_string(c) + " is " +
+                        detail::fmt_double(denom) + " (running_var " + detail::fmt_double(var[c]) + ", eps " +
+                        detail::fmt_double(eps) + "); it must be positive");
+    s[c] = g[c] / std::sqrt(denom);
+  }
+  return s;
+}
+
+// Multiplies every weight element by the factor of its absolute output channel, in double,
+// rounding once. `out` may alias `weight`; it is reallocated only when its dtype or shape differ.
+inline void scale_conv_weight(const Tensor& weight, const std::vector<double>& scale, bool transposed, std::int64_t groups,
+                              Tensor& out) {
+  const std::int64_t c_out = conv_out_channels(weight, transposed, groups);
+  if (static_cast<std::int64_t>(scale.size()) != c_out)
+    throw TensorError("fold: " + std::to_string(scale.size()) + " channel factors for a weight of shape " +
+                      shape_to_string(weight.shape()) + " with " + std::to_string(c_out) + " output channels");
+  if (&out != &weight && (out.dtype() != weight.dtype() || out.shape() != weight.shape()))
+    out = Tensor(weight.dtype(), weight.shape());
+  // Rows of the weight that share one factor: [C_out, rest] for conv, [C_in * C_out/g, k...] for
+  // conv-transpose.
+  const std::int64_t rows = transposed ? weight.shape()[0] * weight.shape()[1] : weight.shape()[0];
+  const std::int64_t cols = rows ? static_cast<std::int64_t>(weight.numel()) / rows : 0;
+  const std::int64_t cg_in = transposed ? weight.shape()[0] / groups : 0;
+  const std::int64_t cg_out = transposed ? weight.shape()[1] : 0;
+  detail::dispatch_float(weight.dtype(), "fold", [&](auto tag) {
+    using T = decltype(tag);
+    using Row = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+    using RowOut = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+    const T* w = weight.data<T>();
+    T* o = out.data<T>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::int64_t c = r;
+      if (transposed) {
+        const std::int64_t i = r / cg_out, j = r % cg_out;
+        c = (i / cg_in) * cg_out + j;
+      }
+      const double f = scale[static_cast<std::size_t>(c)];
+      RowOut dst(o + r * cols, cols);
+      Row src(w + r * cols, cols);
+      if constexpr (std::is_same_v<T, double>) dst = src * f;
+      else dst = (src.template cast<double>() * f).template cast<T>();
+    }
+  });
+}
+
+// The folded conv weight and bias. conv_bias, bn_weight and bn_bias may be null.
+inline FoldedConvBn fold_conv_bn_weights(const Tensor& conv_weight, const Tensor* conv_bias, const Tensor& running_mean,
+                                         const Tensor& running_var, double eps, const Tensor* bn_weight,
+                                         const Tensor* bn_bias, bool transposed = false, std::int64_t groups = 1) {
+  const std::int64_t c_out = conv_out_channels(conv_weight, transposed, groups);
+  if (conv_bias && conv_bias->dtype() != conv_weight.dtype())
+    throw TensorError("fold_conv_bn_weights: conv bias is " + detail::dt(conv_bias->dtype()) + ", weight is " +
+                      detail::dt(conv_weight.dtype()));
+  std::vector<double> s = bn_fold_scale(running_var, eps, bn_weight, c_out);
+  std::vector<double> mean = detail::bn_vector_as_double(&running_mean, c_out, 0.0, "running_mean");
+  std::vector<double> b = detail::bn_vector_as_double(conv_bias, c_out, 0.0, "conv bias");
+  std::vector<double> beta = detail::bn_vector_as_double(bn_bias, c_out, 0.0, "bn_bias");
+  FoldedConvBn r;
+  scale_conv_weight(conv_weight, s, transposed, groups, r.weight);
+  r.bias = Tensor(conv_weight.dtype(), {c_out});
+  detail::dispatch_float(conv_weight.dtype(), "fold", [&](auto tag) {
+    using T = decltype(tag);
+    T* ob = r.bias.data<T>();
+    for (std::size_t c = 0; c < s.size(); ++c) ob[c] = static_cast<T>((b[c] - mean[c]) * s[c] + beta[c]);
+  });
+  return r;
+}
+
+}  // namespace graft::kernels
