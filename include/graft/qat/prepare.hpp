@@ -119,32 +119,40 @@ const auto& prepare_rules() {
 
 // Re-points annotations after rewrites: every input_qspec_map key and every node or edge a
 // shared/derived qspec names that was replaced now names its replacement. A BN's annotation keyed
-// by the old conv is keyed by the new BN's actual input.
-inline void update_annotations(Graph& g, const pattern::RewriteReport& report) {
-  std::unordered_map<Node*, Node*> replaced;
-  std::unordered_map<Node*, Node*> old_conv_of_new_bn;
-  for (const auto& rp : report.replaced) {
-    Node* old_conv = nullptr;
-    Node* new_bn = nullptr;
-    for (const auto& nm : rp.nodes_map) {
-      replaced[nm.original] = nm.replacement;
-      if (nm.capture == "conv") old_conv = nm.original;
-      if (nm.capture == "bn") new_bn = nm.replacement;
+// by the old conv is keyed by the new BN's actual input. Built first (it allocates), then applied
+// without allocating.
+class AnnotationUpdate {
+ public:
+  explicit AnnotationUpdate(const pattern::RewriteReport& report) {
+    for (const auto& rp : report.replaced) {
+      Node* old_conv = nullptr;
+      Node* new_bn = nullptr;
+      for (const auto& nm : rp.nodes_map) {
+        replaced_[nm.original] = nm.replacement;
+        if (nm.capture == "conv") old_conv = nm.original;
+        if (nm.capture == "bn") new_bn = nm.replacement;
+      }
+      if (old_conv && new_bn) old_conv_of_new_bn_[new_bn] = old_conv;
     }
-    if (old_conv && new_bn) old_conv_of_new_bn[new_bn] = old_conv;
   }
-  if (replaced.empty()) return;
-  for (Node* n : g.nodes()) {
-    if (!n->has_meta() || !n->meta().quantization_annotation) continue;
-    auto& qa = *n->meta().quantization_annotation;
-    if (auto it = old_conv_of_new_bn.find(n); it != old_conv_of_new_bn.end() && !n->args().empty())
-      for (auto& [key, spec] : qa.input_qspec_map)
-        if (key == it->second) key = n->args()[0].as_node();
-    qa.for_each_node_ref([&](Node*& r) {
-      if (auto it = replaced.find(r); it != replaced.end()) r = it->second;
-    });
+  void apply(Graph& g) const noexcept {
+    if (replaced_.empty()) return;
+    for (Node* n : g.nodes()) {
+      if (!n->has_meta() || !n->meta().quantization_annotation) continue;
+      auto& qa = *n->meta().quantization_annotation;
+      if (auto it = old_conv_of_new_bn_.find(n); it != old_conv_of_new_bn_.end() && !n->args().empty())
+        for (auto& [key, spec] : qa.input_qspec_map)
+          if (key == it->second) key = n->args()[0].as_node();
+      qa.for_each_node_ref([&](Node*& r) {
+        if (auto it = replaced_.find(r); it != replaced_.end()) r = it->second;
+      });
+    }
   }
-}
+
+ private:
+  std::unordered_map<Node*, Node*> replaced_;
+  std::unordered_map<Node*, Node*> old_conv_of_new_bn_;
+};
 
 // Weight and bias replacements inherit the conv's module stack and source function when their
 // originals (get_attr nodes) had none, so every new node of a conv stays attributable to it.
@@ -187,29 +195,29 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
     return report;
   }
 
-  // 2. Rewrite; on a failure (say, out of memory) put the graph back as it was.
+  // 2. Rewrite inside a transaction: on a failure (say, out of memory) the graph is put back
+  //    exactly as it was. Annotations are re-pointed last, by a step that cannot fail midway.
   PassContext apply{&module, nullptr};
   opt.context = &apply;
-  Graph backup(module.graph);
-  try {
-    pattern::RewriteReport r = rules.apply(module.graph, opt);
-    detail::inherit_conv_meta(r);
-    detail::update_annotations(module.graph, r);
-    for (const auto& rp : r.replaced) {
-      // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias.
-      std::string key;
-      for (const auto& nm : rp.nodes_map)
-        if (nm.capture == "conv") key = std::string(nm.original->op()->op());
-      for (const auto& nm : rp.nodes_map)
-        if (nm.capture == "conv_bias") key += "+bias";
-      auto it = std::find_if(report.fused.begin(), report.fused.end(), [&](const auto& e) { return e.first == key; });
-      if (it == report.fused.end()) report.fused.emplace_back(key, 1);
-      else ++it->second;
-    }
-  } catch (...) {
-    module.graph = std::move(backup);
-    throw;
+  auto tx = module.graph.transaction();
+  pattern::RewriteReport r = rules.apply(module.graph, opt);
+  std::vector<std::pair<std::string, std::size_t>> fused;
+  for (const auto& rp : r.replaced) {
+    // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias.
+    std::string key;
+    for (const auto& nm : rp.nodes_map)
+      if (nm.capture == "conv") key = std::string(nm.original->op()->op());
+    for (const auto& nm : rp.nodes_map)
+      if (nm.capture == "conv_bias") key += "+bias";
+    auto it = std::find_if(fused.begin(), fused.end(), [&](const auto& e) { return e.first == key; });
+    if (it == fused.end()) fused.emplace_back(std::move(key), 1);
+    else ++it->second;
   }
+  detail::AnnotationUpdate update(r);  // may allocate; changes nothing yet
+  detail::inherit_conv_meta(r);
+  update.apply(module.graph);
+  tx.commit();
+  report.fused = std::move(fused);
   report.nodes_after = module.graph.size();
   return report;
 }
