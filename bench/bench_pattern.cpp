@@ -13,6 +13,7 @@
 
 #include "graft/graph.hpp"
 #include "graft/pattern.hpp"
+#include "bench_util.hpp"
 
 namespace {
 using namespace graft;
@@ -83,10 +84,7 @@ void BM_Walk(benchmark::State& state) {
       if (n->is_call_function()) hits += index.count(n->target());
     benchmark::DoNotOptimize(hits);
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.size()));
-  state.counters["ns_per_node"] = benchmark::Counter(static_cast<double>(state.iterations() * g.size()),
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert,
-                                                     benchmark::Counter::kIs1000);
+  bench::per_node(state, g.size());
 }
 
 void BM_Match(benchmark::State& state) {
@@ -98,10 +96,7 @@ void BM_Match(benchmark::State& state) {
     benchmark::DoNotOptimize(ms.data());
   }
   if (found != static_cast<std::size_t>(state.range(0))) state.SkipWithError("wrong number of matches");
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.size()));
-  state.counters["ns_per_node"] = benchmark::Counter(static_cast<double>(state.iterations() * g.size()),
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert,
-                                                     benchmark::Counter::kIs1000);
+  bench::per_node(state, g.size());
 }
 
 void BM_Rewrite(benchmark::State& state) {
@@ -118,10 +113,7 @@ void BM_Rewrite(benchmark::State& state) {
     g = Graph();
     state.ResumeTiming();
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(nodes));
-  state.counters["ns_per_node"] = benchmark::Counter(static_cast<double>(state.iterations() * nodes),
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert,
-                                                     benchmark::Counter::kIs1000);
+  bench::per_node(state, nodes);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "graft/graph.hpp"
 #include "graft/qat/prepare.hpp"
+#include "bench_util.hpp"
 
 namespace {
 using namespace graft;
@@ -43,13 +44,6 @@ Module blocks(std::int64_t n) {
   return m;
 }
 
-void per_node(benchmark::State& state, std::size_t nodes) {
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(nodes));
-  state.counters["ns_per_node"] = benchmark::Counter(static_cast<double>(state.iterations() * nodes),
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert,
-                                                     benchmark::Counter::kIs1000);
-}
-
 void BM_Prepare(benchmark::State& state) {
   std::size_t nodes = 0;
   for (auto _ : state) {
@@ -64,7 +58,7 @@ void BM_Prepare(benchmark::State& state) {
     m = Module();
     state.ResumeTiming();
   }
-  per_node(state, nodes);
+  bench::per_node(state, nodes);
 }
 
 void BM_CopyGraph(benchmark::State& state) {
@@ -73,7 +67,7 @@ void BM_CopyGraph(benchmark::State& state) {
     Graph copy(m.graph);
     benchmark::DoNotOptimize(copy.size());
   }
-  per_node(state, m.graph.size());
+  bench::per_node(state, m.graph.size());
 }
 
 }  // namespace

@@ -148,22 +148,21 @@ TEST_CASE("fused conv-bn with a negative batch norm weight keeps numbers") {
   CHECK(relative_error(got[0], expected[0]) <= 1e-12);
 }
 
-TEST_CASE("a fused ResNet-18-shaped network gives the same outputs") {
-  Module original = test::resnet18_shaped(16);
+namespace {
+// Fuses a copy of `original` (expecting `pairs` conv-bn pairs) and compares eval outputs.
+void check_network(const Module& original, std::size_t pairs) {
+  Module reference = original;
   Module fused = original;
-  REQUIRE(qat::fuse_conv_bn_qat(fused).total() == 20);
+  REQUIRE(qat::fuse_conv_bn_qat(fused).total() == pairs);
   const Tensor x = test::filled({1, 3, 32, 32}, -1.0, 2.0);
-  auto expected = run_module(original, {x}, ExecMode::eval);
+  auto expected = run_module(reference, {x}, ExecMode::eval);
   auto got = run_module(fused, {x}, ExecMode::eval);
   CHECK(relative_error(got[0], expected[0]) <= 1e-5);
 }
+}  // namespace
+
+TEST_CASE("a fused ResNet-18-shaped network gives the same outputs") { check_network(test::resnet18_shaped(16), 20); }
 
 TEST_CASE("a fused MobileNetV2-shaped network gives the same outputs") {
-  Module original = test::mobilenet_v2_shaped(8);
-  Module fused = original;
-  REQUIRE(qat::fuse_conv_bn_qat(fused).total() == 52);
-  const Tensor x = test::filled({1, 3, 32, 32}, -1.0, 2.0);
-  auto expected = run_module(original, {x}, ExecMode::eval);
-  auto got = run_module(fused, {x}, ExecMode::eval);
-  CHECK(relative_error(got[0], expected[0]) <= 1e-5);
+  check_network(test::mobilenet_v2_shaped(8), 52);
 }

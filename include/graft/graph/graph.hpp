@@ -577,7 +577,7 @@ class Graph {
     std::string base;
     std::uint64_t num;
   };
-  // FX's Namespace.create_name, without recording the choice (see commit_name).
+  // FX's Namespace.create_name, without recording the choice (create() records it once the node exists).
   NameChoice choose_unique_name(std::string_view candidate) const;
   void check_exact_name(const std::string& name) const {
     if (name.empty()) throw GraphError("node name must not be empty");
