@@ -40,6 +40,9 @@ REQUIRED = {
                    "running_mean_after", "running_var_after",
                    "num_batches_tracked_after", "weight_fq_scale",
                    "weight_fq_zero_point", "scaled_weight", "fq_weight"],
+    "convert": ["x", "weight", "bn_weight", "bn_bias", "running_mean",
+                "running_var", "folded_weight", "folded_bias", "weight_q",
+                "weight_dq", "out", "out_f32"],
 }
 
 

@@ -1064,6 +1064,283 @@ def make_qat_cases():
 
 
 # --------------------------------------------------------------------------
+# 6. QAT convert: folded conv-bn with a quantize/dequantized weight (and bias)
+# --------------------------------------------------------------------------
+
+INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
+
+
+def observer_qparams(w, per_channel, axis):
+    """Symmetric int8 qparams of torch's MinMax observers for a first
+    observation of `w`; checked against an independent float32 formula."""
+    from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+    if per_channel:
+        obs = PerChannelMinMaxObserver(ch_axis=axis, dtype=torch.qint8,
+                                       qscheme=torch.per_channel_symmetric,
+                                       quant_min=-128, quant_max=127)
+    else:
+        obs = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
+                             quant_min=-128, quant_max=127)
+    obs(w)
+    scale, zp = obs.calculate_qparams()
+    scale = scale.to(torch.float32).reshape(-1)
+    zp = zp.to(torch.int64).reshape(-1)
+    # independent float32 formula
+    if per_channel:
+        wt = w.movedim(axis, 0).reshape(w.shape[axis], -1)
+        mn = wt.amin(1).clamp(max=0)
+        mx = wt.amax(1).clamp(min=0)
+    else:
+        mn = w.min().clamp(max=0).reshape(1)
+        mx = w.max().clamp(min=0).reshape(1)
+    amax = torch.maximum(-mn, mx)
+    ref = torch.clamp(amax / 127.5, min=torch.finfo(torch.float32).eps)
+    assert ref.dtype == torch.float32
+    assert torch.equal(ref, scale), (ref, scale)
+    assert int(zp.abs().sum()) == 0
+    return scale, zp
+
+
+def convert_case(name, seed, nd, transposed, c_in, c_out, kernel, spatial,
+                 per_channel, bias=True, bias_quantized=False, eps=1e-5,
+                 stride=1, padding=0, dilation=1, groups=1, output_padding=0,
+                 x_scale=0.02, n=2):
+    g = gen(seed)
+    kernel = as_list(kernel, nd)
+    spatial = as_list(spatial, nd)
+    stride = as_list(stride, nd)
+    padding = as_list(padding, nd)
+    dilation = as_list(dilation, nd)
+    output_padding = as_list(output_padding, nd)
+    assert c_in % groups == 0 and c_out % groups == 0
+    if not transposed:
+        assert all(p == 0 for p in output_padding)
+    if transposed and per_channel:
+        assert groups == 1  # axis 1 holds only C_out/groups channels otherwise
+    if bias_quantized:
+        assert not per_channel
+    f32 = torch.float32
+    x = randn(g, [n, c_in] + spatial, f32)
+    if transposed:
+        w = randn(g, [c_in, c_out // groups] + kernel, f32, 0.5)
+    else:
+        w = randn(g, [c_out, c_in // groups] + kernel, f32, 0.5)
+    b = randn(g, [c_out], f32, 0.5) if bias else None
+    gamma = uniform(g, [c_out], 0.5, 1.5, f32)
+    gamma[1] = -gamma[1]  # negative gamma on channel 1
+    beta = randn(g, [c_out], f32, 0.3)
+    rm = randn(g, [c_out], f32, 0.5)
+    rv = uniform(g, [c_out], 0.3, 2.0, f32)
+
+    # 1. fold in float64, rounded once to float32
+    wf64, bf64 = fold_reference_f64(w, b, rm, rv, eps, gamma, beta, transposed,
+                                    groups)
+    wf, bf = wf64.to(f32), bf64.to(f32)
+    fn = CONVT_FN[nd] if transposed else CONV_FN[nd]
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if transposed:
+        kw["output_padding"] = output_padding
+    checked = []
+    if (not transposed) or groups == 1:
+        tw, tb = torch.nn.utils.fusion.fuse_conv_bn_weights(
+            w, b, rm, rv, eps, gamma, beta, transpose=transposed)
+        fold_err_w = rel_err(tw.detach(), wf64)
+        fold_err_b = rel_err(tb.detach(), bf64)
+        assert fold_err_w < 1e-5 and fold_err_b < 1e-5, (name, fold_err_w, fold_err_b)
+        checked.append("torch.nn.utils.fusion.fuse_conv_bn_weights")
+    else:
+        fold_err_w = fold_err_b = None
+    # conv(x, W_f, b_f) == batch_norm_eval(conv(x, W, b)), float64 and float32
+    y64 = fn(x.double(), w.double(), None if b is None else b.double(), **kw)
+    ref64 = F.batch_norm(y64, rm.double(), rv.double(), gamma.double(),
+                         beta.double(), training=False, eps=eps)
+    fold_out_err64 = rel_err(fn(x.double(), wf64, bf64, **kw), ref64)
+    assert fold_out_err64 < 1e-12, (name, fold_out_err64)
+    ref32 = F.batch_norm(fn(x, w, b, **kw), rm, rv, gamma, beta, training=False,
+                         eps=eps)
+    fold_out_err = rel_err(fn(x, wf, bf, **kw), ref32)
+    assert fold_out_err < 1e-5, (name, fold_out_err)
+    checked.append("%s + batch_norm(eval)" % ("conv_transpose%dd" % nd if transposed
+                                              else "conv%dd" % nd))
+
+    # 2. weight qparams (observer on folded_weight)
+    w_axis = (1 if transposed else 0) if per_channel else None
+    w_scales, w_zps = observer_qparams(wf, per_channel, w_axis)
+    qmin, qmax = -128, 127
+
+    # 3. weight quantize / dequantize
+    if per_channel:
+        assert w_scales.numel() == wf.shape[w_axis]
+        wq = ref_quantize(wf, w_scales, w_zps, qmin, qmax, torch.int8, w_axis)
+        wdq = ref_dequantize(wq, w_scales, w_zps, w_axis)
+        fq = torch.fake_quantize_per_channel_affine(
+            wf, w_scales, w_zps.to(torch.int32), w_axis, qmin, qmax)
+        tq = torch.quantize_per_channel(wf, w_scales.double(), w_zps, w_axis,
+                                        torch.qint8).int_repr()
+        checked += ["torch.fake_quantize_per_channel_affine",
+                    "torch.quantize_per_channel"]
+    else:
+        w_scale = float(w_scales[0])
+        wq = ref_quantize(wf, w_scale, 0, qmin, qmax, torch.int8)
+        wdq = ref_dequantize(wq, w_scale, 0)
+        fq = torch.fake_quantize_per_tensor_affine(wf, w_scale, 0, qmin, qmax)
+        tq = torch.quantize_per_tensor(wf, w_scale, 0, torch.qint8).int_repr()
+        checked += ["torch.fake_quantize_per_tensor_affine",
+                    "torch.quantize_per_tensor"]
+    assert torch.equal(fq, wdq), name
+    assert torch.equal(tq, wq), name
+    if HAVE_DECOMPOSED:
+        if per_channel:
+            dec = torch.ops.quantized_decomposed.quantize_per_channel(
+                wf, w_scales, w_zps, w_axis, qmin, qmax, torch.int8)
+        else:
+            dec = torch.ops.quantized_decomposed.quantize_per_tensor(
+                wf, w_scale, 0, qmin, qmax, torch.int8)
+        assert torch.equal(dec, wq), name
+        checked.append("quantized_decomposed.quantize_per_%s"
+                       % ("channel" if per_channel else "tensor"))
+
+    # 4. optional int32 bias quantization with the derived scale
+    if bias_quantized:
+        xs = torch.tensor(x_scale, dtype=f32)
+        b_scale_t = xs * w_scales[0]  # float32 multiply
+        b_scale = float(b_scale_t)
+        bq = ref_quantize(bf, b_scale, 0, INT32_MIN, INT32_MAX, torch.int32)
+        bdq = ref_dequantize(bq, b_scale, 0)
+        assert bq.abs().max() < 2 ** 24  # float32(q) exact, no saturation
+        fqb = torch.fake_quantize_per_tensor_affine(bf, b_scale, 0, INT32_MIN,
+                                                    INT32_MAX)
+        tqb = torch.quantize_per_tensor(bf, b_scale, 0, torch.qint32).int_repr()
+        assert torch.equal(fqb, bdq) and torch.equal(tqb, bq), name
+        checked += ["torch.fake_quantize_per_tensor_affine (int32 bias)",
+                    "torch.quantize_per_tensor (qint32 bias)"]
+        bias_used = bdq
+    else:
+        bias_used = bf
+
+    # 5. output
+    out = fn(x.double(), wdq.double(), bias_used.double(), **kw)
+    out_f32 = fn(x, wdq, bias_used, **kw)
+    out_f32_err = rel_err(out_f32, out)
+    assert out_f32_err < 1e-5, (name, out_f32_err)
+    quant_err = rel_err(out, ref64)  # effect of quantization, for information
+    assert quant_err < 0.05, (name, quant_err)
+
+    # storage order: decreasing element size, so that every tensor's data is
+    # naturally aligned (F64, I64, F32..., I32, I8)
+    tensors = [("out", out)]
+    if per_channel:
+        tensors.append(("w_zero_points", w_zps))
+    tensors += [("x", x), ("weight", w)]
+    if b is not None:
+        tensors.append(("bias", b))
+    tensors += [
+        ("bn_weight", gamma),
+        ("bn_bias", beta),
+        ("running_mean", rm),
+        ("running_var", rv),
+        ("folded_weight", wf),
+        ("folded_bias", bf),
+    ]
+    if per_channel:
+        tensors.append(("w_scales", w_scales))
+    tensors.append(("weight_dq", wdq))
+    if bias_quantized:
+        tensors.append(("bias_dq", bdq))
+    tensors.append(("out_f32", out_f32))
+    if bias_quantized:
+        tensors.append(("bias_q", bq))
+    tensors.append(("weight_q", wq))
+
+    op = ("conv_transpose%dd" if transposed else "conv%dd") % nd
+    params = {
+        "family": "convert",
+        "op": op,
+        "transposed": transposed,
+        "spatial_dims": nd,
+        "in_channels": c_in,
+        "out_channels": c_out,
+        "kernel_size": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "output_padding": output_padding,
+        "has_bias": bias,
+        "eps": eps,
+        "dtype": "float32",
+        "weight_layout": ("[C_in, C_out/groups, k...]" if transposed
+                          else "[C_out, C_in/groups, k...]"),
+        "negative_gamma_channel": 1,
+        "per_channel": per_channel,
+        "bias_quantized": bias_quantized,
+        "w_qscheme": ("per_channel_symmetric" if per_channel
+                      else "per_tensor_symmetric"),
+        "w_qmin": qmin,
+        "w_qmax": qmax,
+        "w_dtype": "int8",
+        "out_bias": "bias_dq" if bias_quantized else "folded_bias",
+        "checked_against": checked,
+        "fold_rel_err_weight": fold_err_w,
+        "fold_rel_err_bias": fold_err_b,
+        "fold_output_rel_err": fold_out_err,
+        "fold_output_rel_err_f64": fold_out_err64,
+        "out_f32_rel_err": out_f32_err,
+        "quantization_rel_err": quant_err,
+    }
+    if per_channel:
+        params["w_axis"] = w_axis
+    else:
+        params["w_scale"] = w_scale
+        params["w_zero_point"] = 0
+    if bias_quantized:
+        params.update({
+            "x_scale": float(xs),
+            "b_scale": b_scale,
+            "b_zero_point": 0,
+            "b_qmin": INT32_MIN,
+            "b_qmax": INT32_MAX,
+            "b_dtype": "int32",
+        })
+    emit(name, tensors, params)
+
+
+def make_convert_cases():
+    s = 600
+    convert_case("convert_conv1d_per_tensor", s + 1, 1, False, 3, 5, 3, 8,
+                 False, padding=1)
+    convert_case("convert_conv1d_per_channel_nobias", s + 2, 1, False, 3, 5, 3, 9,
+                 True, bias=False, stride=2, dilation=2)
+    convert_case("convert_conv2d_per_tensor", s + 3, 2, False, 3, 5, 3, [5, 6],
+                 False, padding=1)
+    convert_case("convert_conv2d_per_channel", s + 4, 2, False, 3, 5, 3, [5, 6],
+                 True)
+    convert_case("convert_conv2d_per_tensor_nobias_eps1e-3", s + 5, 2, False, 3,
+                 5, [3, 2], [5, 5], False, bias=False, eps=1e-3)
+    convert_case("convert_conv2d_per_tensor_qbias", s + 6, 2, False, 3, 5, 3,
+                 [5, 6], False, bias_quantized=True, padding=1)
+    convert_case("convert_conv2d_per_channel_groups2_stride2", s + 7, 2, False, 4,
+                 6, 3, [7, 6], True, groups=2, stride=2, padding=1)
+    convert_case("convert_conv2d_depthwise_per_channel", s + 8, 2, False, 4, 4, 3,
+                 [6, 6], True, groups=4, padding=1)
+    convert_case("convert_conv3d_per_channel", s + 9, 3, False, 3, 5, 3,
+                 [4, 5, 4], True, padding=[1, 0, 1])
+    convert_case("convert_conv3d_per_tensor_qbias", s + 10, 3, False, 3, 5,
+                 [2, 3, 2], [4, 4, 5], False, bias_quantized=True)
+    convert_case("convert_conv_transpose2d_per_tensor", s + 11, 2, True, 3, 5, 3,
+                 [4, 5], False, stride=2, padding=1, output_padding=1)
+    convert_case("convert_conv_transpose2d_per_channel", s + 12, 2, True, 3, 5, 3,
+                 [4, 5], True)
+    convert_case("convert_conv_transpose2d_groups2_per_tensor", s + 13, 2, True,
+                 4, 6, 3, [4, 4], False, groups=2, stride=2, padding=1,
+                 output_padding=1)
+    convert_case("convert_conv_transpose1d_per_tensor_nobias", s + 14, 1, True, 3,
+                 5, 3, 6, False, bias=False, stride=2)
+    convert_case("convert_conv_transpose3d_per_tensor", s + 15, 3, True, 3, 5,
+                 [2, 3, 2], [3, 4, 3], False)
+
+
+# --------------------------------------------------------------------------
 
 
 def main():
@@ -1078,6 +1355,7 @@ def main():
     make_quant_cases()
     make_fold_cases()
     make_qat_cases()
+    make_convert_cases()
     total = sum(b for _, b in CASES)
     w = max(len(n) for n, _ in CASES)
     print("%-*s %8s" % (w, "file", "bytes"))
