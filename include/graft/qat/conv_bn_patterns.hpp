@@ -58,7 +58,15 @@ GRAFT_CAPTURE(bn_weight);
 GRAFT_CAPTURE(bn_bias);
 GRAFT_CAPTURE(bn_running_mean);
 GRAFT_CAPTURE(bn_running_var);
-GRAFT_CAPTURE(scale_factor);  // a replacement-local shared value
+GRAFT_CAPTURE(scale_factor);  // prepare: a replacement-local shared value; convert: matched
+GRAFT_CAPTURE(scaled_weight);  // convert: conv_weight * scale_factor (the fake-quantized value)
+GRAFT_CAPTURE(weight_q);
+GRAFT_CAPTURE(weight_dq);
+GRAFT_CAPTURE(zero_bias);  // convert: zeros_like(conv_bias)
+GRAFT_CAPTURE(bias_q);
+GRAFT_CAPTURE(bias_dq);
+GRAFT_CAPTURE(output_rescale);  // convert: conv / scale_factor
+GRAFT_CAPTURE(bias_add);        // convert: ... + conv_bias
 }  // namespace captures
 
 // What the prepare and convert passes hand their rules (MatchOptions::context).
@@ -205,6 +213,98 @@ struct QatConvBn {
     out.insert(out.end(), w.begin() + 1, w.end());
     return ints(out);
   }
+};
+
+// ---- The convert (fold) patterns ----------------------------------------------------------------
+//
+// After prepare and a QAT convert, the weight fake-quantizer is a quantize -> dequantize pair on
+// the scaled weight, and a quantized bias (a derived int32 qspec, say) one on the zero bias:
+//
+//   scale_factor = bn_weight / sqrt(running_var + eps)
+//   w            = dq(q(conv_weight * scale_factor.reshape(wshape)))     (grouped transpose: the
+//                                                                         reshaped product of prepare)
+//   y            = conv(x, w, [zeros_like(conv_bias) | dq(q(zeros_like(conv_bias))) | None])
+//   y            = y / scale_factor.reshape([1, -1, 1...]) [+ conv_bias.reshape([1, -1, 1...])]
+//   out          = batch_norm(y, bn_weight, bn_bias, running_mean, running_var, ...)
+//
+// `QuantizedQatConvBn<Conv, WeightQ, Bias, GroupedTranspose>` is that pattern for one variant.
+// The q/dq arguments (scales, zero points, ranges, dtypes, axis), eps and the conv's literal
+// arguments are not constrained: the fold keeps the matched nodes' own.
+
+// Weight quantization variants: which quantize/dequantize ops carry the weight.
+struct PerTensorWeight {
+  static constexpr std::string_view name = "per_tensor";
+  static constexpr auto q = pattern::op("quantized_decomposed.quantize_per_tensor.default",
+                                        "quantized_decomposed.quantize_per_tensor.tensor");
+  static constexpr auto dq = pattern::op("quantized_decomposed.dequantize_per_tensor.default",
+                                         "quantized_decomposed.dequantize_per_tensor.tensor");
+};
+struct PerChannelWeight {
+  static constexpr std::string_view name = "per_channel";
+  static constexpr auto q = pattern::op("quantized_decomposed.quantize_per_channel.default");
+  static constexpr auto dq = pattern::op("quantized_decomposed.dequantize_per_channel.default");
+};
+
+// The conv's bias operand after convert.
+enum class ConvBias {
+  none,       // the conv had no bias: None
+  floating,   // zeros_like(conv_bias)
+  quantized,  // dq(q(zeros_like(conv_bias))), per tensor or per channel
+};
+
+// Any quantize / dequantize spelling (a quantized bias may be per tensor or per channel).
+inline constexpr auto quantize_any = pattern::op(
+    "quantized_decomposed.quantize_per_tensor.default", "quantized_decomposed.quantize_per_tensor.tensor",
+    "quantized_decomposed.quantize_per_channel.default");
+inline constexpr auto dequantize_any = pattern::op(
+    "quantized_decomposed.dequantize_per_tensor.default", "quantized_decomposed.dequantize_per_tensor.tensor",
+    "quantized_decomposed.dequantize_per_channel.default");
+
+template <typename Conv, typename WeightQ, ConvBias Bias, bool GroupedTranspose = false>
+struct QuantizedQatConvBn {
+  static auto pattern() {
+    using namespace pattern;
+    using namespace captures;
+    constexpr auto conv_op = OpSet<Conv::targets.size()>{Conv::targets};
+    constexpr auto add = op("aten.add.Tensor");
+    constexpr auto sqrt = op("aten.sqrt.default");
+    constexpr auto div = op("aten.div.Tensor");
+    constexpr auto mul = op("aten.mul.Tensor");
+    constexpr auto reshape = op("aten.reshape.default");
+    constexpr auto zeros_like = op("aten.zeros_like.default");
+
+    // Bound on the weight path (matched first), then required to be the same node on the output.
+    const auto scale = div(bn_weight, sqrt(add(bn_running_var, any_literal()))).bind(scale_factor);
+    const auto scaled = [&] {
+      if constexpr (!GroupedTranspose)
+        return mul(conv_weight, reshape(scale, any_literal())).bind(scaled_weight);
+      else
+        return reshape(mul(reshape(conv_weight, any_literal()), reshape(scale, any_literal())), any_literal())
+            .bind(scaled_weight);
+    }();
+    const auto weight = WeightQ::dq(WeightQ::q(scaled).bind(weight_q)).bind(weight_dq);
+    const auto convolved = [&] {
+      if constexpr (Bias == ConvBias::none)
+        return conv_op(conv_input, weight, none()).bind(conv);
+      else if constexpr (Bias == ConvBias::floating)
+        return conv_op(conv_input, weight, zeros_like(conv_bias).bind(zero_bias)).bind(conv);
+      else
+        return conv_op(conv_input, weight,
+                       dequantize_any(quantize_any(zeros_like(conv_bias).bind(zero_bias)).bind(bias_q)).bind(bias_dq))
+            .bind(conv);
+    }();
+    const auto rescaled = div(convolved, reshape(scale_factor, any_literal())).bind(output_rescale);
+    if constexpr (Bias == ConvBias::none) {
+      return batch_norm_any(rescaled, bn_weight, bn_bias, bn_running_mean, bn_running_var).bind(bn);
+    } else {
+      return batch_norm_any(add(rescaled, reshape(conv_bias, any_literal())).bind(bias_add), bn_weight, bn_bias,
+                            bn_running_mean, bn_running_var)
+          .bind(bn);
+    }
+  }
+
+  static constexpr std::string_view bias_name =
+      Bias == ConvBias::none ? "" : (Bias == ConvBias::floating ? "+bias" : "+quantized_bias");
 };
 
 }  // namespace graft::qat

@@ -1,0 +1,187 @@
+// What a PT2E quantizer and convert_pt2e leave on a prepared graph, for the convert tests:
+// a quantize -> dequantize pair on every conv's scaled weight (symmetric int8 qparams picked from
+// the weight's current values, as a MinMax observer would), optionally one on the zero bias
+// (int32, scale = input scale x weight scale: a derived bias qspec), and on activations.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "graft/graph.hpp"
+#include "graft/qat/conv_bn_patterns.hpp"
+#include "graft/tensor/fold.hpp"
+#include "graft/tensor/quantize.hpp"
+
+namespace graft::test {
+
+struct QuantizeSpec {
+  bool per_channel = false;
+  bool tensor_overload = false;  // per tensor: quantize_per_tensor.tensor with tensor qparams
+  bool quantize_bias = false;    // q/dq on the zero bias (convs with a bias)
+  double input_scale = 0.02;     // for the derived bias scale
+  std::int64_t weight_qmin = -128, weight_qmax = 127;
+  // Scales are widened by this factor over a MinMax observer's. With the observer's exact scale
+  // the largest negative weight lands exactly on the -qmax-0.5 rounding midpoint, so a one-ulp
+  // difference between the training graph's float32 product and the fold's exactly rounded one
+  // moves it by a whole quantum; the headroom keeps the folded and unfolded graphs comparable
+  // at float32 tolerance. (The goldens test the observer's exact scales.)
+  double headroom = 1.0 + 1.0 / 1024;
+  DType weight_dtype = DType::int8;
+};
+
+namespace detail {
+
+inline bool is_conv_target(std::string_view t) {
+  for (std::string_view s : qat::AnyConv::targets)
+    if (s == t) return true;
+  return false;
+}
+
+// The value prepare's scaled weight has now: conv_weight * bn_weight / sqrt(running_var + eps),
+// computed from the graph's own nodes (mul(w, reshape(div(gamma, sqrt(add(var, eps)))))) or the
+// grouped-transpose form reshape(mul(reshape(w), reshape(scale))).
+inline Tensor scaled_weight_value(const Module& m, const Node* conv, const Node* scaled) {
+  const Node* mul = scaled->target() == "aten.reshape.default" ? scaled->args()[0].as_node() : scaled;
+  const Node* w = mul->args()[0].as_node();
+  if (w->target() == "aten.reshape.default") w = w->args()[0].as_node();
+  const Node* scale = mul->args()[1].as_node()->args()[0].as_node();  // reshape(scale) -> scale
+  const Node* gamma = scale->args()[0].as_node();
+  const Node* add_eps = scale->args()[1].as_node()->args()[0].as_node();
+  const Node* var = add_eps->args()[0].as_node();
+  const double eps = add_eps->args()[1].as_double();
+  const Tensor& weight = m.attr_of(*w);
+  const bool transposed = qat::conv_transposed(*conv);
+  const std::int64_t groups = qat::conv_groups(*conv);
+  const std::int64_t c_out = kernels::conv_out_channels(weight, transposed, groups);
+  // float32 products like the interpreter's mul: scale in float32, then w * scale in float32.
+  std::vector<double> s = kernels::bn_fold_scale(m.attr_of(*var), eps, &m.attr_of(*gamma), c_out);
+  Tensor out;
+  kernels::scale_conv_weight(weight, s, transposed, groups, out);
+  return out;
+}
+
+inline float max_abs(const Tensor& t, std::size_t begin, std::size_t end, std::size_t stride = 1) {
+  float a = 0;
+  for (std::size_t i = begin; i < end; i += stride)
+    a = std::max(a, std::abs(t.dtype() == DType::float64 ? static_cast<float>(t.data<double>()[i]) : t.data<float>()[i]));
+  return a;
+}
+
+}  // namespace detail
+
+// Inserts weight (and bias) q/dq on every prepared conv; returns how many convs it quantized.
+inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
+  Graph& g = m.graph;
+  std::vector<Node*> convs;
+  for (Node* n : g.nodes())
+    if (detail::is_conv_target(n->target()) && n->args().size() > 1 && n->args()[1].is_node()) {
+      const Node* w = n->args()[1].as_node();
+      if (w->target() == "aten.mul.Tensor" || w->target() == "aten.reshape.default") convs.push_back(n);
+    }
+  int count = 0;
+  for (Node* conv : convs) {
+    Node* scaled = conv->args()[1].as_node();
+    const Tensor w = detail::scaled_weight_value(m, conv, scaled);
+    const bool transposed = qat::conv_transposed(*conv);
+    const std::int64_t axis = transposed ? 1 : 0;
+    const std::string base = conv->name();
+    auto guard = g.inserting_before(conv);
+    Node* q = nullptr;
+    Node* dq = nullptr;
+    std::vector<float> wscales;
+    if (!spec.per_channel) {
+      const float s = static_cast<float>(
+          spec.headroom * kernels::symmetric_scale(-detail::max_abs(w, 0, w.numel()), detail::max_abs(w, 0, w.numel()),
+                                                   spec.weight_qmin, spec.weight_qmax));
+      wscales.push_back(s);
+      if (spec.tensor_overload) {
+        Tensor st(DType::float64, {});
+        st.data<double>()[0] = s;
+        Tensor zt(DType::int64, {});
+        zt.data<std::int64_t>()[0] = 0;
+        m.buffers.add(base + "_w_scale", std::move(st));
+        m.buffers.add(base + "_w_zero_point", std::move(zt));
+        Node* sn = g.get_attr(base + "_w_scale");
+        Node* zn = g.get_attr(base + "_w_zero_point");
+        q = g.call_function("quantized_decomposed.quantize_per_tensor.tensor", {scaled, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+        dq = g.call_function("quantized_decomposed.dequantize_per_tensor.tensor", {q, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+      } else {
+        q = g.call_function("quantized_decomposed.quantize_per_tensor.default", {scaled, double(s), 0, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+        dq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {q, double(s), 0, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+      }
+    } else {
+      const std::int64_t channels = w.shape()[static_cast<std::size_t>(axis)];
+      std::size_t inner = 1;
+      for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < w.shape().size(); ++d) inner *= static_cast<std::size_t>(w.shape()[d]);
+      const std::size_t outer = w.numel() / (inner * static_cast<std::size_t>(channels));
+      Tensor scales(DType::float32, {channels});
+      Tensor zps(DType::int64, {channels});
+      for (std::int64_t c = 0; c < channels; ++c) {
+        float a = 0;
+        for (std::size_t o = 0; o < outer; ++o) {
+          const std::size_t b0 = (o * static_cast<std::size_t>(channels) + static_cast<std::size_t>(c)) * inner;
+          a = std::max(a, detail::max_abs(w, b0, b0 + inner));
+        }
+        scales.data<float>()[c] =
+            static_cast<float>(spec.headroom * kernels::symmetric_scale(-a, a, spec.weight_qmin, spec.weight_qmax));
+        zps.data<std::int64_t>()[c] = 0;
+        wscales.push_back(scales.data<float>()[c]);
+      }
+      m.buffers.add(base + "_w_scales", std::move(scales));
+      m.buffers.add(base + "_w_zero_points", std::move(zps));
+      Node* sn = g.get_attr(base + "_w_scales");
+      Node* zn = g.get_attr(base + "_w_zero_points");
+      q = g.call_function("quantized_decomposed.quantize_per_channel.default", {scaled, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+      dq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {q, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+    }
+    g.replace_input_with(conv, scaled, dq);
+
+    const Argument* bias = conv->args().size() > 2 ? &conv->args()[2] : nullptr;
+    if (spec.quantize_bias && bias && bias->is_node()) {
+      Node* zero = bias->as_node();
+      constexpr std::int64_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+      Node* bq;
+      Node* bdq;
+      if (!spec.per_channel) {
+        const double s = spec.input_scale * wscales[0];
+        bq = g.call_function("quantized_decomposed.quantize_per_tensor.default", {zero, s, 0, lo, hi, DType::int32});
+        bdq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {bq, s, 0, lo, hi, DType::int32});
+      } else {
+        // Per-channel bias scales: one per output channel (transposed weights: axis 1 holds
+        // C_out/groups channels, repeated per group).
+        const std::int64_t c_out = m.attr_of(*zero->args()[0].as_node()).numel();
+        Tensor scales(DType::float32, {c_out});
+        Tensor zps(DType::int64, {c_out});
+        for (std::int64_t c = 0; c < c_out; ++c) {
+          scales.data<float>()[c] = static_cast<float>(spec.input_scale * wscales[static_cast<std::size_t>(c) % wscales.size()]);
+          zps.data<std::int64_t>()[c] = 0;
+        }
+        m.buffers.add(base + "_b_scales", std::move(scales));
+        m.buffers.add(base + "_b_zero_points", std::move(zps));
+        Node* sn = g.get_attr(base + "_b_scales");
+        Node* zn = g.get_attr(base + "_b_zero_points");
+        bq = g.call_function("quantized_decomposed.quantize_per_channel.default", {zero, sn, zn, 0, lo, hi, DType::int32});
+        bdq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {bq, sn, zn, 0, lo, hi, DType::int32});
+      }
+      g.replace_input_with(conv, zero, bdq);
+    }
+    ++count;
+  }
+  return count;
+}
+
+// Inserts dq(q(node)) (per tensor, int8) and makes every user of `node` read it; returns the dq.
+inline Node* insert_activation_qdq(Graph& g, Node* node, double scale = 0.05, std::int64_t zero_point = 0) {
+  std::vector<Node*> users(node->users().begin(), node->users().end());
+  auto guard = g.inserting_after(node);
+  Node* q = g.call_function("quantized_decomposed.quantize_per_tensor.default", {node, scale, zero_point, -128, 127, DType::int8});
+  Node* dq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {q, scale, zero_point, -128, 127, DType::int8});
+  for (Node* u : users) g.replace_input_with(u, node, dq);
+  return dq;
+}
+
+}  // namespace graft::test
