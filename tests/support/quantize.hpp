@@ -30,6 +30,10 @@ struct QuantizeSpec {
   // moves it by a whole quantum; the headroom keeps the folded and unfolded graphs comparable
   // at float32 tolerance. (The goldens test the observer's exact scales.)
   double headroom = 1.0 + 1.0 / 1024;
+  // When set, these weight scales (one per tensor, or one per channel) instead of the observer's,
+  // and this per-tensor bias scale instead of input_scale x weight scale.
+  std::vector<float> weight_scales;
+  double bias_scale = 0;
   DType weight_dtype = DType::int8;
 };
 
@@ -94,7 +98,7 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
     Node* dq = nullptr;
     std::vector<float> wscales;
     if (!spec.per_channel) {
-      const float s = static_cast<float>(
+      const float s = !spec.weight_scales.empty() ? spec.weight_scales[0] : static_cast<float>(
           spec.headroom * kernels::symmetric_scale(-detail::max_abs(w, 0, w.numel()), detail::max_abs(w, 0, w.numel()),
                                                    spec.weight_qmin, spec.weight_qmax));
       wscales.push_back(s);
@@ -127,7 +131,9 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
           a = std::max(a, detail::max_abs(w, b0, b0 + inner));
         }
         scales.data<float>()[c] =
-            static_cast<float>(spec.headroom * kernels::symmetric_scale(-a, a, spec.weight_qmin, spec.weight_qmax));
+            !spec.weight_scales.empty()
+                ? spec.weight_scales[static_cast<std::size_t>(c)]
+                : static_cast<float>(spec.headroom * kernels::symmetric_scale(-a, a, spec.weight_qmin, spec.weight_qmax));
         zps.data<std::int64_t>()[c] = 0;
         wscales.push_back(scales.data<float>()[c]);
       }
@@ -147,7 +153,7 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
       Node* bq;
       Node* bdq;
       if (!spec.per_channel) {
-        const double s = spec.input_scale * wscales[0];
+        const double s = spec.bias_scale > 0 ? spec.bias_scale : spec.input_scale * wscales[0];
         bq = g.call_function("quantized_decomposed.quantize_per_tensor.default", {zero, s, 0, lo, hi, DType::int32});
         bdq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {bq, s, 0, lo, hi, DType::int32});
       } else {
