@@ -11,6 +11,7 @@
 #include "graft/graph/bgl_model.hpp"
 #include "graft/io/safetensors.hpp"
 #include "graft/pattern.hpp"
+#include "graft/qat/convert.hpp"
 #include "graft/qat/prepare.hpp"
 #include "graft/tensor/batch_norm.hpp"
 #include "graft/tensor/conv.hpp"

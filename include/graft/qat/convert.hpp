@@ -94,7 +94,10 @@ struct FoldSite {
   std::vector<Node*> getitems;                                // tuple BNs: every getitem user
   bool weight_owned = false;
   bool bias_owned = false;
-  kernels::FoldedConvBn folded;
+  bool transposed = false;
+  std::int64_t groups = 1;
+  std::vector<double> scale;  // gamma / sqrt(var + eps) per output channel, in double
+  Tensor folded_bias;         // (b - mean) * scale + beta, rounded once to the weight's dtype
 };
 
 inline bool is_dequantize_target(std::string_view t) {
@@ -298,11 +301,18 @@ ConvertReport fold_conv_bn_qat(Module& module) {
   for (FoldSite& s : sites) {
     const Tensor& w = module.attr_of(*s.weight);
     const Tensor* b = s.bias ? &module.attr_of(*s.bias) : nullptr;
-    const double eps = s.bn->arg("eps").as_double();
+    s.transposed = conv_transposed<Conv>(*s.conv);
+    s.groups = conv_groups(*s.conv);
     try {
-      s.folded = kernels::fold_conv_bn_weights(w, b, module.attr_of(*s.bn_params[2]), module.attr_of(*s.bn_params[3]),
-                                               eps, &module.attr_of(*s.bn_params[0]), &module.attr_of(*s.bn_params[1]),
-                                               conv_transposed<Conv>(*s.conv), conv_groups(*s.conv));
+      if (!is_floating(w.dtype()) || (b && b->dtype() != w.dtype()))
+        throw TensorError("the conv weight is " + std::string(dtype_name(w.dtype())) +
+                          (b ? std::string(" and its bias ") + std::string(dtype_name(b->dtype())) : std::string()) +
+                          "; folding needs float32 or float64 parameters of one dtype");
+      const std::int64_t c_out = kernels::conv_out_channels(w, s.transposed, s.groups);
+      s.scale = kernels::bn_fold_scale(module.attr_of(*s.bn_params[3]), s.bn->arg("eps").as_double(),
+                                       &module.attr_of(*s.bn_params[0]), c_out);
+      s.folded_bias = kernels::fold_conv_bn_bias(b, module.attr_of(*s.bn_params[2]), s.scale,
+                                                 &module.attr_of(*s.bn_params[1]), w.dtype());
     } catch (const TensorError& e) {
       throw GraphError("batch norm node " + s.bn->describe() + " cannot be folded into conv node " +
                        s.conv->describe() + ": " + e.what());
@@ -339,7 +349,12 @@ ConvertReport fold_conv_bn_qat(Module& module) {
 
   // ---- 2. Rewrite inside a transaction; new tensors are rolled back by hand. -----------------
   std::vector<std::pair<NamedTensors*, std::string>> added;
-  std::vector<std::pair<Tensor*, Tensor*>> in_place;  // (module tensor, folded value), moved at the end
+  struct InPlace {
+    Tensor* tensor;
+    FoldSite* site;
+    bool weight;
+  };
+  std::vector<InPlace> in_place;  // module tensors folded once nothing else can fail
   std::unordered_map<Node*, Node*> replaced;
   std::vector<std::pair<std::string, std::size_t>> folded;
   auto tx = g.transaction();
@@ -357,7 +372,10 @@ ConvertReport fold_conv_bn_qat(Module& module) {
       Node* w = s.weight;
       if (!s.weight_owned) {
         std::string name = module.unique_attr_name(std::string(s.weight->target()) + "_folded");
-        add_tensor(detail::home_of(module, s.weight->target()), name, std::move(s.folded.weight));
+        const Tensor& original = module.attr_of(*s.weight);
+        Tensor copy(original.dtype(), original.shape());
+        kernels::scale_conv_weight(original, s.scale, s.transposed, s.groups, copy);
+        add_tensor(detail::home_of(module, s.weight->target()), name, std::move(copy));
         report.copied_on_write.emplace_back(std::string(s.weight->target()), name);
         auto guard = g.inserting_before(s.weight_q);
         w = g.get_attr(name);
@@ -374,7 +392,7 @@ ConvertReport fold_conv_bn_qat(Module& module) {
         std::string name = s.bias ? module.unique_attr_name(std::string(s.bias->target()) + "_folded")
                                   : detail::new_bias_name(module, s.weight->target());
         add_tensor(s.bias ? detail::home_of(module, s.bias->target()) : module.parameters, name,
-                   std::move(s.folded.bias));
+                   std::move(s.folded_bias));
         if (s.bias) report.copied_on_write.emplace_back(std::string(s.bias->target()), name);
         auto guard = g.inserting_before(bias_reader);
         b = g.get_attr(name);
@@ -459,11 +477,11 @@ ConvertReport fold_conv_bn_qat(Module& module) {
     report.folded = std::move(counts);
     for (FoldSite& s : sites) {
       if (s.weight_owned) {
-        in_place.emplace_back(&module.attr(s.weight->target()), &s.folded.weight);
+        in_place.push_back({&module.attr(s.weight->target()), &s, true});
         report.parameters_rewritten.emplace_back(s.weight->target());
       }
       if (s.bias_owned) {
-        in_place.emplace_back(&module.attr(s.bias->target()), &s.folded.bias);
+        in_place.push_back({&module.attr(s.bias->target()), &s, false});
         report.parameters_rewritten.emplace_back(s.bias->target());
       }
     }
@@ -475,7 +493,12 @@ ConvertReport fold_conv_bn_qat(Module& module) {
   // ---- 3. Nothing below can fail. ------------------------------------------------------------
   detail::repoint_annotations(g, replaced);
   tx.commit();
-  for (auto& [target, value] : in_place) *target = std::move(*value);
+  // Checked in step 1 (dtype, channels, factors), so the in-place scaling cannot throw, and it
+  // allocates nothing.
+  for (const InPlace& p : in_place) {
+    if (p.weight) kernels::scale_conv_weight(*p.tensor, p.site->scale, p.site->transposed, p.site->groups, *p.tensor);
+    else *p.tensor = std::move(p.site->folded_bias);
+  }
   report.nodes_after = g.size();
   return report;
 }

@@ -127,6 +127,23 @@ inline void scale_conv_weight(const Tensor& weight, const std::vector<double>& s
   });
 }
 
+// The folded bias (b - running_mean) * scale + beta per output channel, in double, rounded once
+// to `dtype`, for the factors `scale` of bn_fold_scale. conv_bias and bn_bias may be null (zero).
+inline Tensor fold_conv_bn_bias(const Tensor* conv_bias, const Tensor& running_mean, const std::vector<double>& scale,
+                                const Tensor* bn_bias, DType dtype) {
+  const auto c_out = static_cast<std::int64_t>(scale.size());
+  const std::vector<double> mean = detail::bn_vector_as_double(&running_mean, c_out, 0.0, "running_mean");
+  const std::vector<double> b = detail::bn_vector_as_double(conv_bias, c_out, 0.0, "conv bias");
+  const std::vector<double> beta = detail::bn_vector_as_double(bn_bias, c_out, 0.0, "bn_bias");
+  Tensor out(dtype, {c_out});
+  detail::dispatch_float(dtype, "fold", [&](auto tag) {
+    using T = decltype(tag);
+    T* o = out.data<T>();
+    for (std::size_t c = 0; c < scale.size(); ++c) o[c] = static_cast<T>((b[c] - mean[c]) * scale[c] + beta[c]);
+  });
+  return out;
+}
+
 // The folded conv weight and bias. conv_bias, bn_weight and bn_bias may be null.
 inline FoldedConvBn fold_conv_bn_weights(const Tensor& conv_weight, const Tensor* conv_bias, const Tensor& running_mean,
                                          const Tensor& running_var, double eps, const Tensor* bn_weight,
@@ -136,17 +153,9 @@ inline FoldedConvBn fold_conv_bn_weights(const Tensor& conv_weight, const Tensor
     throw TensorError("fold_conv_bn_weights: conv bias is " + detail::dt(conv_bias->dtype()) + ", weight is " +
                       detail::dt(conv_weight.dtype()));
   std::vector<double> s = bn_fold_scale(running_var, eps, bn_weight, c_out);
-  std::vector<double> mean = detail::bn_vector_as_double(&running_mean, c_out, 0.0, "running_mean");
-  std::vector<double> b = detail::bn_vector_as_double(conv_bias, c_out, 0.0, "conv bias");
-  std::vector<double> beta = detail::bn_vector_as_double(bn_bias, c_out, 0.0, "bn_bias");
   FoldedConvBn r;
+  r.bias = fold_conv_bn_bias(conv_bias, running_mean, s, bn_bias, conv_weight.dtype());
   scale_conv_weight(conv_weight, s, transposed, groups, r.weight);
-  r.bias = Tensor(conv_weight.dtype(), {c_out});
-  detail::dispatch_float(conv_weight.dtype(), "fold", [&](auto tag) {
-    using T = decltype(tag);
-    T* ob = r.bias.data<T>();
-    for (std::size_t c = 0; c < s.size(); ++c) ob[c] = static_cast<T>((b[c] - mean[c]) * s[c] + beta[c]);
-  });
   return r;
 }
 
