@@ -356,7 +356,7 @@ ConvertReport fold_conv_bn_qat(Module& module) {
   };
   std::vector<InPlace> in_place;  // module tensors folded once nothing else can fail
   std::unordered_map<Node*, Node*> replaced;
-  std::vector<std::pair<std::string, std::size_t>> folded;
+  std::vector<std::string> folded;  // the variant of each site
   auto tx = g.transaction();
   try {
     auto add_tensor = [&](NamedTensors& home, std::string name, Tensor t) {
@@ -428,7 +428,7 @@ ConvertReport fold_conv_bn_qat(Module& module) {
       erase_if_dead(s.bias);
       for (Node* p : s.bn_params) erase_if_dead(p);
 
-      folded.emplace_back(std::move(s.variant), 0);
+      folded.push_back(std::move(s.variant));
     }
     for (Node* u : counter_updates) g.erase(u);
     for (Node* a : counter_nodes) erase_if_dead(a);
@@ -468,8 +468,7 @@ ConvertReport fold_conv_bn_qat(Module& module) {
 
     // Report lines, and the module tensors folded in place (found now: adding may move them).
     std::vector<std::pair<std::string, std::size_t>> counts;
-    for (auto& [v, unused] : folded) {
-      (void)unused;
+    for (std::string& v : folded) {
       auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& e) { return e.first == v; });
       if (it == counts.end()) counts.emplace_back(std::move(v), 1);
       else ++it->second;
