@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # graft's developer entry point.
-#   bash scripts/dev.sh example     install deps, build, run the example program
+#   bash scripts/dev.sh example     install deps, build graft-qat, run its demo (prepare, train, convert)
 #   bash scripts/dev.sh test        install deps, build (g++, C++17, -Werror), run every test
 #   bash scripts/dev.sh test-asan   the same with clang++, C++20, AddressSanitizer + UBSan
 #   bash scripts/dev.sh bench       build and run the benchmarks (Release, -O3)
@@ -19,8 +19,8 @@ configure() {  # configure <build-dir> <cmake args...>
 case "${1:-test}" in
   example)
     configure build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++
-    cmake --build build --target conv_bn_graph -j "$jobs"
-    ./build/examples/conv_bn_graph
+    cmake --build build --target graft-qat -j "$jobs"
+    ./build/examples/graft-qat demo
     ;;
   test)
     configure build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DGRAFT_CXX_STANDARD=17

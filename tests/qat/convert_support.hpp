@@ -13,9 +13,13 @@
 #include "graft/qat/convert.hpp"
 #include "graft/qat/prepare.hpp"
 #include "support/models.hpp"
-#include "support/quantize.hpp"
+#include "graft/qat/weight_qdq.hpp"
 
 namespace graft::test {
+
+using qat::QuantizeSpec;
+using qat::insert_weight_qdq;
+using qat::insert_activation_qdq;
 
 inline std::size_t count_op(const Graph& g, std::string_view target) {
   std::size_t n = 0;

@@ -1,7 +1,11 @@
-// What a PT2E quantizer and convert_pt2e leave on a prepared graph, for the convert tests:
-// a quantize -> dequantize pair on every conv's scaled weight (symmetric int8 qparams picked from
-// the weight's current values, as a MinMax observer would), optionally one on the zero bias
-// (int32, scale = input scale x weight scale: a derived bias qspec), and on activations.
+// graft/qat/weight_qdq.hpp - what a PT2E quantizer plus convert_pt2e leave on a prepared graph,
+// for toolchains (and tests, and the demo) that quantize without PyTorch: a quantize ->
+// dequantize pair on every prepared conv's scaled weight (symmetric qparams picked from the
+// weight's current values, as a MinMax observer would), optionally one on the zero bias (int32,
+// scale = input scale x weight scale: a derived bias qspec), and on activations.
+//
+//   qat::fuse_conv_bn_qat(m);  /* train */  qat::insert_weight_qdq(m, {/*per_channel=*/true});
+//   qat::fold_conv_bn_qat(m);
 #pragma once
 
 #include <algorithm>
@@ -11,13 +15,14 @@
 #include <string>
 #include <vector>
 
-#include "graft/graph.hpp"
+#include "graft/graph/module.hpp"
 #include "graft/qat/conv_bn_patterns.hpp"
 #include "graft/tensor/fold.hpp"
 #include "graft/tensor/quantize.hpp"
 
-namespace graft::test {
+namespace graft::qat {
 
+// How insert_weight_qdq quantizes.
 struct QuantizeSpec {
   bool per_channel = false;
   bool tensor_overload = false;  // per tensor: quantize_per_tensor.tensor with tensor qparams
@@ -28,7 +33,7 @@ struct QuantizeSpec {
   // the largest negative weight lands exactly on the -qmax-0.5 rounding midpoint, so a one-ulp
   // difference between the training graph's float32 product and the fold's exactly rounded one
   // moves it by a whole quantum; the headroom keeps the folded and unfolded graphs comparable
-  // at float32 tolerance. (The goldens test the observer's exact scales.)
+  // at float32 tolerance, for 0.1 % of the quantized range. Set 1 for the observer's exact scales.
   double headroom = 1.0 + 1.0 / 1024;
   // When set, these weight scales (one per tensor, or one per channel) instead of the observer's,
   // and this per-tensor bias scale instead of input_scale x weight scale.
@@ -40,7 +45,7 @@ struct QuantizeSpec {
 namespace detail {
 
 inline bool is_conv_target(std::string_view t) {
-  for (std::string_view s : qat::AnyConv::targets)
+  for (std::string_view s : AnyConv::targets)
     if (s == t) return true;
   return false;
 }
@@ -58,14 +63,22 @@ inline Tensor scaled_weight_value(const Module& m, const Node* conv, const Node*
   const Node* var = add_eps->args()[0].as_node();
   const double eps = add_eps->args()[1].as_double();
   const Tensor& weight = m.attr_of(*w);
-  const bool transposed = qat::conv_transposed(*conv);
-  const std::int64_t groups = qat::conv_groups(*conv);
+  const bool transposed = conv_transposed(*conv);
+  const std::int64_t groups = conv_groups(*conv);
   const std::int64_t c_out = kernels::conv_out_channels(weight, transposed, groups);
-  // float32 products like the interpreter's mul: scale in float32, then w * scale in float32.
+  // Factors in double, each weight rounded once: the value the fold will give the weight.
   std::vector<double> s = kernels::bn_fold_scale(m.attr_of(*var), eps, &m.attr_of(*gamma), c_out);
   Tensor out;
   kernels::scale_conv_weight(weight, s, transposed, groups, out);
   return out;
+}
+
+// The target of the conv weight under prepare's scaled weight.
+inline std::string weight_target(const Node* scaled) {
+  const Node* mul = scaled->target() == "aten.reshape.default" ? scaled->args()[0].as_node() : scaled;
+  const Node* w = mul->args()[0].as_node();
+  if (w->target() == "aten.reshape.default") w = w->args()[0].as_node();
+  return std::string(w->target());
 }
 
 inline float max_abs(const Tensor& t, std::size_t begin, std::size_t end, std::size_t stride = 1) {
@@ -77,7 +90,8 @@ inline float max_abs(const Tensor& t, std::size_t begin, std::size_t end, std::s
 
 }  // namespace detail
 
-// Inserts weight (and bias) q/dq on every prepared conv; returns how many convs it quantized.
+// Inserts weight (and bias) q/dq on every prepared conv (whose weight operand is prepare's scaled
+// weight); returns how many convs it quantized.
 inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
   Graph& g = m.graph;
   std::vector<Node*> convs;
@@ -90,9 +104,14 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
   for (Node* conv : convs) {
     Node* scaled = conv->args()[1].as_node();
     const Tensor w = detail::scaled_weight_value(m, conv, scaled);
-    const bool transposed = qat::conv_transposed(*conv);
+    const bool transposed = conv_transposed(*conv);
     const std::int64_t axis = transposed ? 1 : 0;
-    const std::string base = conv->name();
+    // Qparam tensors are named after the weight: "<weight>_scales", "<weight>_zero_points", ...
+    auto add_buffer = [&](const std::string& suffix, Tensor t) {
+      const std::string name = m.unique_attr_name(detail::weight_target(scaled) + suffix);
+      m.buffers.add(name, std::move(t));
+      return g.get_attr(name);
+    };
     auto guard = g.inserting_before(conv);
     Node* q = nullptr;
     Node* dq = nullptr;
@@ -107,10 +126,8 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
         st.data<double>()[0] = s;
         Tensor zt(DType::int64, {});
         zt.data<std::int64_t>()[0] = 0;
-        m.buffers.add(base + "_w_scale", std::move(st));
-        m.buffers.add(base + "_w_zero_point", std::move(zt));
-        Node* sn = g.get_attr(base + "_w_scale");
-        Node* zn = g.get_attr(base + "_w_zero_point");
+        Node* sn = add_buffer("_scale", std::move(st));
+        Node* zn = add_buffer("_zero_point", std::move(zt));
         q = g.call_function("quantized_decomposed.quantize_per_tensor.tensor", {scaled, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
         dq = g.call_function("quantized_decomposed.dequantize_per_tensor.tensor", {q, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
       } else {
@@ -137,10 +154,8 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
         zps.data<std::int64_t>()[c] = 0;
         wscales.push_back(scales.data<float>()[c]);
       }
-      m.buffers.add(base + "_w_scales", std::move(scales));
-      m.buffers.add(base + "_w_zero_points", std::move(zps));
-      Node* sn = g.get_attr(base + "_w_scales");
-      Node* zn = g.get_attr(base + "_w_zero_points");
+      Node* sn = add_buffer("_scales", std::move(scales));
+      Node* zn = add_buffer("_zero_points", std::move(zps));
       q = g.call_function("quantized_decomposed.quantize_per_channel.default", {scaled, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
       dq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {q, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
     }
@@ -166,10 +181,8 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
           scales.data<float>()[c] = static_cast<float>(spec.input_scale * wscales[static_cast<std::size_t>(c) % wscales.size()]);
           zps.data<std::int64_t>()[c] = 0;
         }
-        m.buffers.add(base + "_b_scales", std::move(scales));
-        m.buffers.add(base + "_b_zero_points", std::move(zps));
-        Node* sn = g.get_attr(base + "_b_scales");
-        Node* zn = g.get_attr(base + "_b_zero_points");
+        Node* sn = add_buffer("_bias_scales", std::move(scales));
+        Node* zn = add_buffer("_bias_zero_points", std::move(zps));
         bq = g.call_function("quantized_decomposed.quantize_per_channel.default", {zero, sn, zn, 0, lo, hi, DType::int32});
         bdq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {bq, sn, zn, 0, lo, hi, DType::int32});
       }
@@ -190,4 +203,4 @@ inline Node* insert_activation_qdq(Graph& g, Node* node, double scale = 0.05, st
   return dq;
 }
 
-}  // namespace graft::test
+}  // namespace graft::qat

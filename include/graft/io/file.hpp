@@ -1,0 +1,66 @@
+// graft/io/file.hpp - whole-file reads, and writes that leave nothing behind on failure.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "graft/error.hpp"
+
+namespace graft::io {
+
+class FileError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The bytes of `path`; a FileError naming the file when it cannot be read.
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError(path.string() + ": cannot open the file");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw FileError(path.string() + ": read failed");
+  return bytes;
+}
+
+// Writes every (path, bytes) pair: each to a temporary file beside its target first, then all
+// renamed into place. A failure before the renames removes the temporaries and leaves every
+// target as it was.
+inline void write_files_atomically(const std::vector<std::pair<std::filesystem::path, std::string_view>>& files) {
+  std::vector<std::filesystem::path> temps;
+  auto cleanup = [&] {
+    std::error_code ignored;
+    for (const auto& t : temps) std::filesystem::remove(t, ignored);
+  };
+  try {
+    for (const auto& [path, bytes] : files) {
+      std::filesystem::path tmp = path;
+      tmp += ".graft-tmp";
+      temps.push_back(tmp);
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) throw FileError(path.string() + ": cannot open for writing");
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      out.close();
+      if (!out) throw FileError(path.string() + ": write failed");
+    }
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      std::error_code ec;
+      std::filesystem::rename(temps[i], files[i].first, ec);
+      if (ec) throw FileError(files[i].first.string() + ": cannot move the written file into place: " + ec.message());
+    }
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+}
+
+inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
+  write_files_atomically({{path, bytes}});
+}
+
+}  // namespace graft::io

@@ -1,0 +1,120 @@
+// Bad graph files: each gives a FormatError that says what and where (file, JSON path or byte
+// offset, node name), and nothing is returned half-read.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "graft/io/json_graph.hpp"
+
+using namespace graft;
+namespace fs = std::filesystem;
+
+namespace {
+
+// x -> relu -> output, with `extra` spliced into the node list before the output.
+std::string graph_with(const std::string& extra, const std::string& output = R"({"name": "output", "op": "output", "target": "output", "args": [{"node": "relu"}]})") {
+  return R"({"graft": 1, "nodes": [
+    {"name": "x", "op": "placeholder", "target": "x"},
+    {"name": "relu", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}]})" +
+         (extra.empty() ? "" : ",\n" + extra) + (output.empty() ? "" : ",\n" + output) + "]}";
+}
+
+void check_error(const std::string& text, const std::string& expected) {
+  CAPTURE(text);
+  CHECK_THROWS_WITH_AS(io::parse_graph(text, {}, {}, "bad.json"), doctest::Contains(expected.c_str()), io::FormatError);
+}
+
+}  // namespace
+
+TEST_CASE("the well-formed base graph of these tests reads") {
+  Module m = io::parse_graph(graph_with(""));
+  CHECK(m.graph.size() == 3);
+}
+
+TEST_CASE("malformed JSON is reported with its byte offset") {
+  check_error("{\"graft\": 1, \"nodes\": [", "bad.json: malformed JSON at byte 24");
+  check_error("{\"graft\": 1,, }", "malformed JSON at byte 13");
+}
+
+TEST_CASE("a file that is not a graft graph, or of another version, is refused") {
+  check_error("[1, 2]", "$: expected a JSON object");
+  check_error("{\"nodes\": []}", "missing \"graft\": 1");
+  check_error("{\"graft\": 2, \"nodes\": []}", "$.graft: unsupported format version 2");
+  check_error("{\"graft\": 1, \"nodes\": {}}", "$.nodes: expected an array");
+}
+
+TEST_CASE("an unknown op kind names the node's JSON path") {
+  check_error(graph_with(R"({"name": "y", "op": "call_module", "target": "m"})"),
+              "$.nodes[2].op: unknown op \"call_module\"");
+}
+
+TEST_CASE("references to undefined and to later nodes are errors") {
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "nope"}]})"),
+              "$.nodes[2].args[0].node: reference to node \"nope\", which is not defined");
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.add.Tensor", "args": [{"node": "z"}, 1]},
+    {"name": "z", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}]})"),
+              "reference to node \"z\", which is defined later (graph order must be topological)");
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "y"}]})"),
+              "reference to node \"y\", which is defined later");
+}
+
+TEST_CASE("duplicate names are errors") {
+  check_error(graph_with(R"({"name": "relu", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}]})"),
+              "$.nodes[2].name: duplicate node name \"relu\"");
+}
+
+TEST_CASE("a missing output node, a second one, or nodes after it are errors") {
+  check_error(graph_with("", ""), "$.nodes: no output node");
+  check_error(graph_with("", R"({"name": "output", "op": "output", "target": "output", "args": [{"node": "relu"}]},
+    {"name": "output_1", "op": "output", "target": "output", "args": [{"node": "relu"}]})"),
+              "$.nodes[3]: node \"output_1\" comes after the output node");
+  check_error(graph_with("", R"({"name": "output", "op": "output", "target": "output", "args": []})"),
+              "the output node takes one argument");
+}
+
+TEST_CASE("unknown dtype names, argument objects and qspec kinds are errors") {
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.to.dtype", "args": [{"node": "x"}, {"dtype": "float13"}]})"),
+              "$.nodes[2].args[1].dtype: unknown dtype \"float13\"");
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": [{"tensor": 1}]})"),
+              "$.nodes[2].args[0]: unknown argument object");
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": [{"float": "big"}]})"),
+              "expected \"inf\", \"-inf\" or \"nan\"");
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}],
+    "meta": {"quantization_annotation": {"output_qspec": {"kind": "magic"}}}})"),
+              "$.nodes[2].meta.quantization_annotation.output_qspec.kind: unknown qspec kind \"magic\"");
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}],
+    "meta": {"val": {"shape": [1, "a"], "dtype": "float32"}}})"),
+              "$.nodes[2].meta.val.shape: expected an array of integers");
+}
+
+TEST_CASE("a get_attr with no tensor in the weights file, or without any weights file, is an error") {
+  const std::string text = graph_with(R"({"name": "w", "op": "get_attr", "target": "conv.weight"})");
+  check_error(text, "get_attr node \"w\" names \"conv.weight\", which is not in any weights file");
+  const fs::path dir = fs::path(GRAFT_TMP_DIR) / "weights_errors";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  write_safetensors((dir / "w.safetensors").string(), {{"other", Tensor(DType::float32, {1})}});
+  std::string with_weights = text;
+  with_weights.replace(with_weights.find("\"graft\": 1"), 10, "\"graft\": 1, \"weights\": \"w.safetensors\"");
+  CHECK_THROWS_WITH_AS(io::parse_graph(with_weights, dir, {}, "m.json"),
+                       doctest::Contains("which is not in the weights file w.safetensors"), io::FormatError);
+  // A weights file that fails the safetensors checks.
+  io::write_file_atomically(dir / "w.safetensors", std::string("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13));
+  CHECK_THROWS_WITH_AS(io::parse_graph(with_weights, dir, {}, "m.json"), doctest::Contains("$.weights: safetensors"),
+                       io::FormatError);
+  // Missing file.
+  fs::remove(dir / "w.safetensors");
+  CHECK_THROWS_WITH_AS(io::parse_graph(with_weights, dir, {}, "m.json"), doctest::Contains("cannot open"), io::FormatError);
+}
+
+TEST_CASE("nesting deeper than the limit is refused before it is built") {
+  const std::string deep = std::string(100000, '[') + "1" + std::string(100000, ']');
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.relu.default", "args": )" + deep + "}"),
+              "JSON nested deeper than the limit of 256 levels");
+}
+
+TEST_CASE("a graph file that does not exist is an error naming it") {
+  CHECK_THROWS_WITH_AS(io::read_graph("/nonexistent/graft/model.json"), doctest::Contains("/nonexistent/graft/model.json"),
+                       io::FormatError);
+}
