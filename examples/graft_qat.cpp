@@ -2,6 +2,9 @@
 //
 //   graft-qat demo                                    the whole flow on a built-in model
 //   graft-qat prepare IN.json -o OUT.json             fuse conv-bn for QAT
+//   graft-qat quantize IN.json -o OUT.json [--per-channel] [--quantize-bias]
+//                                                     weight q/dq on a prepared graph, as a
+//                                                     quantizer + convert_pt2e would leave them
 //   graft-qat convert IN.json -o OUT.json             fold BN into conv; writes OUT.safetensors
 //   graft-qat run MODEL.json INPUTS.safetensors -o OUTPUTS.safetensors [--train|--eval]
 //                                                     [--save-weights W.safetensors]
@@ -50,6 +53,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: graft-qat demo\n"
     "       graft-qat prepare IN.json -o OUT.json [--report REPORT.json] [--quiet]\n"
+    "       graft-qat quantize IN.json -o OUT.json [--per-channel] [--quantize-bias]\n"
     "       graft-qat convert IN.json -o OUT.json [--report REPORT.json] [--quiet]\n"
     "       graft-qat run MODEL.json INPUTS.safetensors -o OUTPUTS.safetensors [--train|--eval]\n"
     "                     [--save-weights WEIGHTS.safetensors]\n"
@@ -254,6 +258,25 @@ int run_pass(const std::string& pass, int argc, char** argv) {
     }
     for (const auto& s : skipped) std::cout << "  skipped " << s[0].get<std::string>() << ": " << s[1].get<std::string>() << "\n";
   }
+  return 0;
+}
+
+// ---- quantize -------------------------------------------------------------------------------------
+
+int quantize(int argc, char** argv) {
+  Args a = parse_args(argc, argv, 2, {"-o"}, {"--per-channel", "--quantize-bias", "--quiet"});
+  if (a.positional.size() != 1 || !a.options.count("-o")) throw UsageError("quantize needs IN.json and -o OUT.json");
+  Module m = io::read_graph(a.positional[0]);
+  qat::QuantizeSpec spec;
+  spec.per_channel = a.flags.count("--per-channel") != 0;
+  spec.quantize_bias = a.flags.count("--quantize-bias") != 0;
+  const int n = qat::insert_weight_qdq(m, spec);
+  m.lint();
+  io::write_graph(m, a.options["-o"]);
+  if (!a.flags.count("--quiet"))
+    std::cout << "graft-qat quantize: " << a.positional[0] << " -> " << a.options["-o"] << "\n  weight q/dq ("
+              << (spec.per_channel ? "per channel" : "per tensor") << ", int8) on " << n << " prepared conv"
+              << (n == 1 ? "" : "s") << (spec.quantize_bias ? ", int32 bias q/dq" : "") << "\n";
   return 0;
 }
 
@@ -471,6 +494,7 @@ int main(int argc, char** argv) {
       return demo();
     }
     if (cmd == "prepare" || cmd == "convert") return run_pass(cmd, argc, argv);
+    if (cmd == "quantize") return quantize(argc, argv);
     if (cmd == "run") return run_model(argc, argv);
     if (cmd == "show") return show(argc, argv);
     throw UsageError("unknown command \"" + cmd + "\"");
