@@ -111,13 +111,21 @@ struct Progress {
 // ---- What a pass changed, by node name ----------------------------------------------------------
 
 struct Snapshot {
-  std::unordered_map<std::string, std::string> nodes;  // name -> FX line
+  std::unordered_map<std::string, std::string> nodes;  // name -> signature
   std::set<std::string> tensors;
 };
 
+// What a node computes: its target and arguments (not its users).
+std::string signature(const Node& n) {
+  std::string s(n.target());
+  for (const Argument& a : n.args()) detail::format_arg(s += '|', a);
+  for (const Kwarg& k : n.kwargs()) detail::format_arg((s += '|') += k.name, k.value);
+  return s;
+}
+
 Snapshot snapshot(const Module& m) {
   Snapshot s;
-  for (const Node* n : m.graph.nodes()) s.nodes.emplace(std::string(n->name()), format_node(*n));
+  for (const Node* n : m.graph.nodes()) s.nodes.emplace(std::string(n->name()), signature(*n));
   m.parameters.for_each([&](const NamedTensors::Entry& e) { s.tensors.insert(e.name); });
   m.buffers.for_each([&](const NamedTensors::Entry& e) { s.tensors.insert(e.name); });
   return s;
@@ -134,7 +142,7 @@ Diff diff(const Snapshot& before, const Module& after) {
     std::string name(n->name());
     auto it = before.nodes.find(name);
     if (it == before.nodes.end()) d.created.push_back(name);
-    else if (it->second != format_node(*n)) d.changed.push_back(name);
+    else if (it->second != signature(*n)) d.changed.push_back(name);
     alive.insert(std::move(name));
   }
   for (const auto& [name, line] : before.nodes)
@@ -210,7 +218,30 @@ int run_pass(const std::string& pass, int argc, char** argv) {
     params["dequantize_merged"] = r.dequantize_merged;
   }
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  const Diff d = diff(before, m);
+  Diff d = diff(before, m);
+  if (pass == "convert") {
+    // get_attr nodes whose tensor was folded in place changed too, and the tensors no node reads
+    // any more (the BN's) are left out of the written weights.
+    std::set<std::string> rewritten;
+    for (const auto& p : params["rewritten"]) rewritten.insert(p.get<std::string>());
+    std::set<std::string> read;
+    for (const Node* n : m.graph.nodes())
+      if (n->is_get_attr()) {
+        read.insert(std::string(n->target()));
+        if (rewritten.count(std::string(n->target())) &&
+            std::find(d.changed.begin(), d.changed.end(), n->name()) == d.changed.end())
+          d.changed.push_back(std::string(n->name()));
+      }
+    std::vector<std::string> unused;
+    for (const auto* tensors : {&m.parameters, &m.buffers})
+      tensors->for_each([&](const NamedTensors::Entry& e) {
+        if (!read.count(e.name)) unused.push_back(e.name);
+      });
+    for (const auto& name : unused) {
+      if (!m.parameters.erase(name)) m.buffers.erase(name);
+    }
+    params["dropped_unused"] = string_list(unused);
+  }
 
   progress.step("writing " + out.string());
   io::WriteOptions wo;
@@ -253,7 +284,8 @@ int run_pass(const std::string& pass, int argc, char** argv) {
       std::cout << "  parameters: " << params["rewritten"].size() << " folded in place, " << params["created"].size()
                 << " created, " << params["copied_on_write"].size() << " copied on write; counters removed "
                 << params["counters_removed"].size() << ", kept " << params["counters_kept"].size()
-                << "; dequantize nodes merged " << params["dequantize_merged"].get<std::size_t>() << "\n";
+                << "; dequantize nodes merged " << params["dequantize_merged"].get<std::size_t>() << "; "
+                << params["dropped_unused"].size() << " tensors no node reads any more left out\n";
       std::cout << "  weights: " << fs::path(out).replace_extension(".safetensors").generic_string() << "\n";
     }
     for (const auto& s : skipped) std::cout << "  skipped " << s[0].get<std::string>() << ": " << s[1].get<std::string>() << "\n";

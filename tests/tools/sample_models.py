@@ -144,3 +144,20 @@ def convbn_1d3d():
 
 def resnet_tiny():
     return _build(ResNetTiny, 3)
+
+
+class ConvBnRelu(nn.Module):
+    """conv(3->4, k3, bias) - BN - relu: the smallest conv-bn pattern (docs/images)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=True)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)))
+
+
+def conv_bn_relu():
+    return _build(ConvBnRelu, 4)
