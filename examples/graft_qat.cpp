@@ -202,6 +202,7 @@ int run_pass(const std::string& pass, int argc, char** argv) {
     nodes_after = r.nodes_after;
     total = r.total();
   } else {
+    qat::check_conv_bn_pairs(m);  // conv-bn pairs left unprepared must be sound too
     auto r = qat::fold_conv_bn_qat(m);
     for (const auto& [v, n] : r.folded) variants[v] = n;
     for (const auto& [bn, why] : r.skipped) skipped.push_back(json::array({bn, why}));

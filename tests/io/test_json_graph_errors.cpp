@@ -118,3 +118,17 @@ TEST_CASE("a graph file that does not exist is an error naming it") {
   CHECK_THROWS_WITH_AS(io::read_graph("/nonexistent/graft/model.json"), doctest::Contains("/nonexistent/graft/model.json"),
                        io::FormatError);
 }
+
+TEST_CASE("arguments that do not fit the op's schema are errors naming the node and argument") {
+  check_error(graph_with(R"({"name": "c", "op": "call_function", "target": "aten.conv2d.default", "args": [{"node": "x"}]})"),
+              "$.nodes[2]: node \"c\": aten.conv2d.default(input, weight, bias, stride, padding, dilation, groups): missing required argument 'weight'");
+  check_error(graph_with(R"({"name": "b", "op": "call_function", "target": "aten.batch_norm.default",
+    "args": [{"node": "x"}, null, null, null, null, true, 0.1, "1e-5", false]})"),
+              "argument 'eps' must be float, got str");
+  check_error(graph_with(R"({"name": "r", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}, 1]})"),
+              "takes at most 1 positional arguments, got 2");
+  check_error(graph_with(R"({"name": "r", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}], "kwargs": {"inplace": true}})"),
+              "has no argument named 'inplace'");
+  check_error(graph_with(R"({"name": "r", "op": "call_function", "target": "aten.relu.default", "args": ["three"]})"),
+              "argument 'self' must be Tensor, got str");
+}

@@ -477,3 +477,20 @@ TEST_CASE("prepare can be restricted to one conv op") {
   CHECK(only2d.count("conv2d+bias") == 1);
   CHECK(qat::fuse_conv_bn_qat(copy).total() == 2);
 }
+
+TEST_CASE("BN parameters of the wrong length for the conv's channels are an error, and nothing changes") {
+  Builder t = single(ConvSpec{});
+  t.m.parameters.at("m.bn.weight") = Tensor::full<float>({5}, 1.0f);
+  std::string before = to_string(t.g);
+  CHECK_THROWS_WITH_AS(qat::fuse_conv_bn_qat(t.m), doctest::Contains("bn weight has shape [5] but conv node"), GraphError);
+  CHECK(to_string(t.g) == before);
+}
+
+TEST_CASE("integer conv or BN parameters are an error naming the BN node") {
+  Builder t = single(ConvSpec{});
+  t.m.buffers.at("m.bn.running_var") = Tensor(DType::int64, {3});
+  CHECK_THROWS_WITH_AS(qat::fuse_conv_bn_qat(t.m), doctest::Contains("bn running_var is int64"), GraphError);
+  Builder u = single(ConvSpec{});
+  u.m.parameters.at("m.conv.weight") = Tensor(DType::int32, {3, 3, 3, 3});
+  CHECK_THROWS_WITH_AS(qat::fuse_conv_bn_qat(u.m), doctest::Contains("the conv weight is int32"), GraphError);
+}

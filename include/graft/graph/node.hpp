@@ -295,6 +295,74 @@ inline std::vector<Argument> Node::normalized_args() const {
   return out;
 }
 
+// Why `n`'s arguments do not fit its op's schema (too many positional arguments, an unknown or
+// repeated keyword, a missing required argument, a value of the wrong kind), or empty when they
+// do or the op has no schema. Nodes may stand for int and float values (symbolic sizes), and a
+// number may stand for a Tensor (exported graphs write `add.Tensor(x, 1)`; it is wrapped).
+inline std::string schema_mismatch(const Node& n) {
+  const OpSchema* op = n.op();
+  if (!n.is_call_function() || !op || !op->has_signature()) return {};
+  const auto& specs = op->args();
+  const std::string who = std::string(op->name()) + "(" + op->arg_names() + ")";
+  if (n.args().size() > op->num_positional())
+    return who + " takes at most " + std::to_string(op->num_positional()) + " positional arguments, got " +
+           std::to_string(n.args().size());
+  for (std::size_t i = 0; i < n.kwargs().size(); ++i) {
+    const Kwarg& k = n.kwargs()[i];
+    auto idx = op->index_of(k.name);
+    if (!idx) return who + " has no argument named '" + k.name + "'";
+    if (*idx < n.args().size() && !specs[*idx].kwarg_only)
+      return who + ": argument '" + k.name + "' given both by position and by keyword";
+    for (std::size_t j = 0; j < i; ++j)
+      if (n.kwargs()[j].name == k.name) return who + ": keyword argument '" + k.name + "' given twice";
+  }
+  auto kind_ok = [](const ArgSpec& spec, const Argument& a) {
+    if (a.is_none()) return spec.optional || (spec.default_value && spec.default_value->is_none());
+    const bool node = a.is_node();
+    switch (spec.type) {
+      case ArgType::tensor: return node || a.is_number() || a.is_bool();
+      case ArgType::tensor_list: {
+        if (!a.is_list()) return false;
+        for (const Argument& e : a.as_list())
+          if (!e.is_node() && !(e.is_none() && spec.optional)) return false;
+        return true;
+      }
+      case ArgType::integer: return a.is_int() || node;
+      case ArgType::real: return a.is_number() || node;
+      case ArgType::scalar: return a.is_number() || a.is_bool() || node;
+      case ArgType::boolean: return a.is_bool();
+      case ArgType::scalar_type: return a.is_dtype() || a.is_int();
+      case ArgType::string: return a.is_string();
+      case ArgType::int_list: {
+        if (a.is_int() || node) return true;
+        if (!a.is_list()) return false;
+        for (const Argument& e : a.as_list())
+          if (!e.is_int() && !e.is_node()) return false;
+        return true;
+      }
+      case ArgType::real_list: {
+        if (!a.is_list()) return false;
+        for (const Argument& e : a.as_list())
+          if (!e.is_number() && !e.is_node()) return false;
+        return true;
+      }
+      case ArgType::other: return true;
+    }
+    return true;
+  };
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const ArgSpec& spec = specs[i];
+    const Argument* a = n.find_arg(i);
+    if (!a) {
+      if (!spec.default_value) return who + ": missing required argument '" + spec.name + "'";
+      continue;
+    }
+    if (!kind_ok(spec, *a))
+      return who + ": argument '" + spec.name + "' must be " + spec.type_text + ", got " + std::string(arg_kind_name(a->kind()));
+  }
+  return {};
+}
+
 inline Node* Node::prev() const noexcept { return prev_ && !prev_->sentinel_ ? prev_ : nullptr; }
 inline Node* Node::next() const noexcept { return next_ && !next_->sentinel_ ? next_ : nullptr; }
 

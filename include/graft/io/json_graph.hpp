@@ -372,6 +372,7 @@ class Reader {
       } catch (const Error& e) {
         fail(p, e.what());
       }
+      if (std::string why = schema_mismatch(*names_.nodes[i]); !why.empty()) fail(p, "node \"" + names[i] + "\": " + why);
     }
     if (outputs == 0) fail("$.nodes", "no output node");
     for (std::size_t i = 0; i < nodes.size(); ++i)
@@ -551,16 +552,14 @@ namespace detail {
 inline LoadedGraph parse(std::string_view text, const std::filesystem::path& base_dir, const ReadOptions& opt,
                          const std::string& source) {
   Reader reader(source, opt);
+  // Depth is checked by a linear scan before parsing (nlohmann's parse callback, which could do
+  // it, rescans containers and makes big files quadratic).
+  if (auto at = graft::detail::json_too_deep_at(text.data(), text.data() + text.size(), opt.max_depth); at >= 0)
+    throw FormatError("graph file " + source + ": JSON nested deeper than the limit of " + std::to_string(opt.max_depth) +
+                      " levels at byte " + std::to_string(at));
   ojson doc;
   try {
-    bool too_deep = false;
-    doc = ojson::parse(text.begin(), text.end(), [&](int depth, ojson::parse_event_t, ojson&) {
-      too_deep = too_deep || static_cast<std::size_t>(depth) > opt.max_depth;
-      if (too_deep)
-        throw FormatError("graph file " + source + ": JSON nested deeper than the limit of " +
-                          std::to_string(opt.max_depth) + " levels");
-      return true;
-    });
+    doc = ojson::parse(text.begin(), text.end());
   } catch (const ojson::parse_error& e) {
     throw FormatError("graph file " + source + ": malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   }

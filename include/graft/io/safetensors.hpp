@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -95,11 +96,42 @@ inline void write_u64_le(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
+// The byte offset at which JSON text nests deeper than `limit` arrays/objects, or -1. Linear,
+// and needs no parse, so that deep input is refused before a parser or printer recurses on it.
+inline std::ptrdiff_t json_too_deep_at(const char* begin, const char* end, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char* p = begin; p != end; ++p) {
+    const char c = *p;
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return p - begin;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return -1;
+}
+
+// A short description of a JSON value for error messages: scalars in full, containers by kind
+// (never printed whole: they may be huge or deep).
+inline std::string json_brief(const nlohmann::json& j) {
+  if (j.is_array()) return "a list of " + std::to_string(j.size());
+  if (j.is_object()) return "an object";
+  std::string s = j.dump();
+  return s.size() > 64 ? s.substr(0, 64) + "..." : s;
+}
+
 // A JSON value that must be a non-negative integer fitting in u64.
 inline std::uint64_t json_u64(const nlohmann::json& j, const std::string& what) {
   if (j.is_number_unsigned()) return j.get<std::uint64_t>();
   if (j.is_number_integer() && j.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(j.get<std::int64_t>());
-  throw SafetensorsError("safetensors: " + what + " is " + j.dump() + ", expected a non-negative integer");
+  throw SafetensorsError("safetensors: " + what + " is " + json_brief(j) + ", expected a non-negative integer");
 }
 
 }  // namespace detail
@@ -120,6 +152,10 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
   const std::size_t data_begin = 8 + static_cast<std::size_t>(header_len);
   const std::size_t data_size = size - data_begin;
 
+  // A real header nests three levels; anything deeper than 64 is refused before parsing.
+  const char* header_text = reinterpret_cast<const char*>(bytes + 8);
+  if (auto at = detail::json_too_deep_at(header_text, header_text + header_len, 64); at >= 0)
+    throw SafetensorsError(where + "header nests deeper than 64 levels at file offset " + std::to_string(8 + at));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes + 8, bytes + data_begin);
@@ -173,7 +209,7 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
     }
     const std::uint64_t esize = dtype_size(dtype);
     if (overflow || numel > std::numeric_limits<std::uint64_t>::max() / esize)
-      throw SafetensorsError(tw + "shape " + sh->dump() + " has too many elements (size overflows)");
+      throw SafetensorsError(tw + "shape " + detail::json_brief(*sh) + " has too many elements (size overflows)");
     if (!off->is_array() || off->size() != 2) throw SafetensorsError(tw + "data_offsets is not [begin, end]");
     std::uint64_t b = detail::json_u64((*off)[0], "tensor '" + name + "' data_offsets begin");
     std::uint64_t e = detail::json_u64((*off)[1], "tensor '" + name + "' data_offsets end");
@@ -186,7 +222,7 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
     if (e - b != numel * esize)
       throw SafetensorsError(tw + "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "] hold " +
                              std::to_string(e - b) + " bytes, but " + std::string(dt->get<std::string>()) +
-                             " shape " + sh->dump() + " needs " + std::to_string(numel * esize));
+                             " shape " + shape_to_string(shape) + " needs " + std::to_string(numel * esize));
     Tensor t(dtype, shape);
     if (t.nbytes()) std::memcpy(t.raw_data(), bytes + data_begin + b, t.nbytes());
     ranges.push_back(Range{b, e, file.tensors.size()});
@@ -226,6 +262,9 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
 
 // Reads a safetensors file from disk.
 inline SafetensorsFile read_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw SafetensorsError("safetensors " + path + (std::filesystem::exists(path, ec) ? ": not a regular file" : ": cannot open the file"));
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw SafetensorsError("safetensors " + path + ": cannot open the file");
   std::streamoff len = in.tellg();

@@ -96,6 +96,42 @@ bool conv_transposed(const Node& conv) {
 }
 inline std::int64_t conv_groups(const Node& conv) { return conv.arg("groups").as_int(); }
 
+// Checks a matched conv's literal arguments: stride and dilation positive, padding and
+// output_padding non-negative (and below 2^31), groups positive, lists of one entry per spatial
+// dimension (or one for all). A GraphError naming the node otherwise.
+inline void check_conv_args(const Node& conv) {
+  auto bad = [&](const std::string& what) {
+    throw GraphError("conv node " + conv.describe() + ": " + what);
+  };
+  const Argument* stride = conv.find_arg("stride");
+  const std::size_t dims = stride && stride->is_list() ? stride->as_list().size() : 0;
+  auto check_list = [&](const char* name, std::int64_t min) {
+    const Argument* a = conv.find_arg(name);
+    if (!a) return;
+    std::vector<std::int64_t> v;
+    if (a->is_int()) v = {a->as_int()};
+    else if (a->is_list()) {
+      for (const Argument& e : a->as_list()) {
+        if (!e.is_int()) bad(std::string(name) + " must be a list of integers");
+        v.push_back(e.as_int());
+      }
+    } else {
+      bad(std::string(name) + " must be an integer list");
+    }
+    if (dims && v.size() != dims && v.size() != 1)
+      bad(std::string(name) + " has " + std::to_string(v.size()) + " entries for " + std::to_string(dims) + " spatial dimensions");
+    for (std::int64_t x : v)
+      if (x < min || x > (std::int64_t{1} << 31))
+        bad(std::string(name) + " " + std::to_string(x) + " is out of range (at least " + std::to_string(min) + ")");
+  };
+  check_list("stride", 1);
+  check_list("dilation", 1);
+  check_list("padding", 0);
+  if (conv.op() && conv.op()->index_of("output_padding")) check_list("output_padding", 0);
+  const Argument* g = conv.find_arg("groups");
+  if (g && (!g->is_int() || g->as_int() < 1)) bad("groups must be a positive integer");
+}
+
 // [-1, 1, 1, ...] (axis 0, conv) or [1, -1, 1, ...] (axis 1, conv-transpose) for the weight;
 // [1, -1, 1, ...] for the conv output.
 inline Argument channel_shape(std::int64_t rank, std::int64_t axis) {

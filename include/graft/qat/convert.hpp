@@ -301,6 +301,7 @@ ConvertReport fold_conv_bn_qat(Module& module) {
   for (FoldSite& s : sites) {
     const Tensor& w = module.attr_of(*s.weight);
     const Tensor* b = s.bias ? &module.attr_of(*s.bias) : nullptr;
+    check_conv_args(*s.conv);
     s.transposed = conv_transposed<Conv>(*s.conv);
     s.groups = conv_groups(*s.conv);
     try {

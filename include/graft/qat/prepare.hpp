@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -60,6 +61,51 @@ void for_each_channel_value(const Tensor& t, F&& f) {
   }
 }
 
+// The pair's constant parameters must be floating point, and the BN's must have one value per
+// output channel of the conv: otherwise the rewrite would produce a graph that cannot run.
+template <typename Conv>
+void check_parameters(const Module& module, const Node& conv_node, const Node& bn_node, const Node* weight_node,
+                      std::initializer_list<const Node*> bn_params) {
+  static constexpr const char* names[] = {"weight", "bias", "running_mean", "running_var"};
+  check_conv_args(conv_node);
+  const Tensor* weight = constant_of(module, weight_node);
+  auto floating = [&](const Tensor* t, const std::string& what) {
+    if (t && !is_floating(t->dtype()))
+      throw GraphError("batch norm node " + bn_node.describe() + ": " + what + " is " +
+                       std::string(dtype_name(t->dtype())) + "; the conv-bn rewrite needs floating-point parameters");
+  };
+  floating(weight, "the conv weight");
+  const Argument* bias = conv_node.find_arg("bias");
+  if (bias && bias->is_node()) floating(constant_of(module, bias->as_node()), "the conv bias");
+  std::int64_t c_out = -1;
+  if (weight) {
+    const Argument* stride = conv_node.find_arg("stride");
+    const std::size_t dims = stride && stride->is_list() ? stride->as_list().size() : 0;
+    if (weight->dim() < 3 || (dims > 1 && weight->dim() != dims + 2) || weight->numel() == 0)
+      throw GraphError("conv node " + conv_node.describe() + ": weight of shape " + shape_to_string(weight->shape()) +
+                       " is not a conv weight" + (dims > 1 ? " for " + std::to_string(dims) + " spatial dimensions" : ""));
+    const std::int64_t groups = conv_groups(conv_node);
+    const bool transposed = conv_transposed<Conv>(conv_node);
+    if (weight->shape()[0] % groups != 0)
+      throw GraphError("conv node " + conv_node.describe() + ": weight of shape " + shape_to_string(weight->shape()) +
+                       " does not split into " + std::to_string(groups) + " groups");
+    c_out = transposed ? weight->shape()[1] * groups : weight->shape()[0];
+  }
+  if (bias && bias->is_node() && c_out >= 0)
+    if (const Tensor* b = constant_of(module, bias->as_node()); b && (b->dim() != 1 || b->shape()[0] != c_out))
+      throw GraphError("conv node " + conv_node.describe() + ": bias of shape " + shape_to_string(b->shape()) + " for " +
+                       std::to_string(c_out) + " output channels");
+  std::size_t i = 0;
+  for (const Node* p : bn_params) {
+    const std::string what = std::string("bn ") + names[i++];
+    const Tensor* t = constant_of(module, p);
+    floating(t, what);
+    if (t && c_out >= 0 && (t->dim() != 1 || t->shape()[0] != c_out))
+      throw GraphError("batch norm node " + bn_node.describe() + ": " + what + " has shape " + shape_to_string(t->shape()) +
+                       " but conv node " + conv_node.describe() + " has " + std::to_string(c_out) + " output channels");
+  }
+}
+
 // Guard rails on a matched pair, and which variant (grouped conv-transpose or not) applies.
 template <typename Conv, bool Grouped, typename M>
 bool prepare_filter(const M& m, const void* ctx) {
@@ -70,6 +116,8 @@ bool prepare_filter(const M& m, const void* ctx) {
   const auto* pc = static_cast<const PassContext*>(ctx);
   if (!pc || !pc->module) return true;
   const Node& bn_node = *m[bn];
+  check_parameters<Conv>(*pc->module, conv_node, bn_node, m[conv_weight],
+                         {m[bn_weight], m[bn_bias], m[bn_running_mean], m[bn_running_var]});
   const double eps = bn_node.arg("eps").as_double();
   if (const Tensor* var = constant_of(*pc->module, m[bn_running_var])) {
     for_each_channel_value(*var, [&](std::size_t c, double v) {
@@ -171,6 +219,18 @@ inline void inherit_conv_meta(const pattern::RewriteReport& report) {
 }
 
 }  // namespace detail
+
+// Runs prepare's checks on every conv -> batch_norm pair without changing anything: throws the
+// GraphError prepare would (bad statistics, parameters that do not fit the conv, bad conv
+// arguments). For tools that want a graph checked before another pass.
+template <typename Conv = AnyConv>
+void check_conv_bn_pairs(const Module& module) {
+  std::vector<std::pair<const Node*, std::string>> skipped;
+  PassContext validate{&module, &skipped};
+  pattern::MatchOptions opt;
+  opt.context = &validate;
+  (void)detail::prepare_rules<Conv>().find(module.graph, opt);
+}
 
 // Fuses every conv -> batch_norm pair for QAT. Atomic: on any error the module is unchanged.
 // Throws GraphError naming the BN node for a running variance that is negative, NaN, or not

@@ -1,0 +1,24 @@
+// Compile-cost probe (b): the umbrella header, using every layer once.
+#include <sstream>
+
+#include "graft/graft.hpp"
+
+int main() {
+  using namespace graft;
+  Module m;
+  Node* x = m.graph.placeholder("x");
+  m.graph.output(m.graph.call_function("aten.relu.default", {x}));
+  auto p = qat::fuse_conv_bn_qat(m);
+  auto c = qat::fold_conv_bn_qat(m);
+  qat::insert_weight_qdq(m);
+  auto out = run_module(m, {Tensor::full<float>({2}, -1.0f)});
+  const std::string text = io::serialize_graph(m);
+  Module back = io::parse_graph(text, {}, {false});
+  std::ostringstream dot;
+  io::write_dot(dot, back.graph);
+  std::vector<Node*> order;
+  boost::topological_sort(m.graph, std::back_inserter(order));
+  GRAFT_CAPTURE(y);
+  auto matches = pattern::find_matches(m.graph, pattern::op("aten.relu.default")(y));
+  return static_cast<int>(p.total() + c.total() + out.size() + matches.size() + order.size() + dot.str().size() % 2);
+}
