@@ -349,6 +349,8 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
   }
 
   detail::Builder<std::decay_t<decltype(*m)>> b{g, *m, opt.context, {}, {}, {}};
+  b.created.reserve(16);
+  b.replaced.reserve(8);
   Argument out;
   try {
     auto guard = g.inserting_before(n);
@@ -370,7 +372,8 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
 
   g.replace_all_uses_with(n, result);
   // Erase the matched nodes nothing reads any more, last first so chains go in one sweep.
-  std::vector<Node*> covered = m->nodes;
+  // (The match is not read again: its node list is sorted in place.)
+  std::vector<Node*>& covered = m->nodes;
   std::sort(covered.begin(), covered.end(), [](const Node* a, const Node* b2) { return b2->is_before(*a); });
   for (Node* c : covered)
     if (c->num_users() == 0 && !c->is_output()) g.erase(c);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -200,21 +201,41 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   opt.context = &apply;
   auto tx = module.graph.transaction();
   pattern::RewriteReport r = rules.apply(module.graph, opt);
-  std::vector<std::pair<std::string, std::size_t>> fused;
+  // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias,
+  // counted first by (op, bias) and spelt out once per variant.
+  struct Variant {
+    std::string_view op;
+    bool bias;
+    std::size_t count;
+  };
+  std::vector<Variant> variants;
   for (const auto& rp : r.replaced) {
-    // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias.
-    std::string key;
-    for (const auto& nm : rp.nodes_map)
-      if (nm.capture == "conv") key = std::string(nm.original->op()->op());
-    for (const auto& nm : rp.nodes_map)
-      if (nm.capture == "conv_bias") key += "+bias";
-    auto it = std::find_if(fused.begin(), fused.end(), [&](const auto& e) { return e.first == key; });
-    if (it == fused.end()) fused.emplace_back(std::move(key), 1);
-    else ++it->second;
+    std::string_view op;
+    bool bias = false;
+    for (const auto& nm : rp.nodes_map) {
+      if (nm.capture == "conv") op = nm.original->op()->op();
+      if (nm.capture == "conv_bias") bias = true;
+    }
+    auto it = std::find_if(variants.begin(), variants.end(),
+                           [&](const Variant& v) { return v.op == op && v.bias == bias; });
+    if (it == variants.end()) variants.push_back(Variant{op, bias, 1});
+    else ++it->count;
   }
-  detail::AnnotationUpdate update(r);  // may allocate; changes nothing yet
+  std::vector<std::pair<std::string, std::size_t>> fused;
+  fused.reserve(variants.size());
+  for (const Variant& v : variants) fused.emplace_back(std::string(v.op) + (v.bias ? "+bias" : ""), v.count);
+  // Annotations are re-pointed only when the graph has some (building the map costs a lookup
+  // per replaced node).
+  bool annotated = false;
+  for (const Node* n : module.graph.nodes())
+    if (n->has_meta() && n->meta().quantization_annotation) {
+      annotated = true;
+      break;
+    }
+  std::optional<detail::AnnotationUpdate> update;
+  if (annotated) update.emplace(r);  // may allocate; changes nothing yet
   detail::inherit_conv_meta(r);
-  update.apply(module.graph);
+  if (update) update->apply(module.graph);
   tx.commit();
   report.fused = std::move(fused);
   report.nodes_after = module.graph.size();
