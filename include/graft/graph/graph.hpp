@@ -505,6 +505,7 @@ class Graph {
   }
 
  private:
+  using InputList = decltype(Node::inputs_);
   static constexpr std::uint64_t kLabelEnd = std::uint64_t(1) << 62;
   static constexpr std::uint64_t kAppendStep = std::uint64_t(1) << 24;
 
@@ -592,7 +593,18 @@ class Graph {
   void relabel_window(Node* n);
   // FX's Namespace.create_name, without recording the choice (create() records it once the node
   // exists): the name is left in name_buf_; returns the length of its base and its number.
-  std::pair<std::size_t, std::uint64_t> choose_unique_name(std::string_view candidate);
+  struct BaseCount {
+    std::uint64_t count = 0;
+    std::uint64_t epoch = 0;  // the transaction that last logged the old count
+  };
+  struct NameChoice {
+    std::size_t base_len;                              // name_buf_ starts with the base
+    std::uint64_t num;                                 // the base's new count
+    std::uint64_t hash;                                // hash_string(name_buf_)
+    std::uint64_t base_hash;                           // hash_string(base)
+    detail::StringTable<BaseCount>::Slot* count;       // the base's count, or null when it has none yet
+  };
+  NameChoice choose_unique_name(std::string_view candidate);
   void check_exact_name(std::string_view name) const {
     if (name.empty()) throw GraphError("node name must not be empty");
     if (const auto* s = names_.find(name))
@@ -639,7 +651,7 @@ class Graph {
   struct Journal {
     std::vector<JournalEntry> entries;
     std::vector<std::string> names;
-    std::vector<std::vector<detail::Use*>> inputs;
+    std::vector<InputList> inputs;
     std::vector<std::pair<std::vector<Argument>, Kwargs>> args;
     std::vector<detail::Use*> released;  // uses unlinked inside the transaction, freed at commit
     std::size_t num_nodes = 0;
@@ -700,12 +712,6 @@ class Graph {
   detail::StringTable<Node*> names_;
   // FX's Namespace._base_count (a missing base counts 0), with the transaction that last logged
   // each entry's old value.
-  struct BaseCount {
-    std::uint64_t count = 0;
-    std::uint64_t epoch = 0;
-  };
-  template <typename V>
-  using StringTableSlot = typename detail::StringTable<V>::Slot;
   detail::StringTable<BaseCount> base_count_;
   std::uint64_t journal_epoch_ = 0;
   // resolve_op's answers by spelling (cleared when a schema is registered).
@@ -746,7 +752,7 @@ inline bool is_python_reserved(std::string_view s) {
 
 }  // namespace detail
 
-inline std::pair<std::size_t, std::uint64_t> Graph::choose_unique_name(std::string_view candidate_in) {
+inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in) {
   // FX's Namespace.create_name: sanitise, split a trailing `_<digits>`, count up per base.
   // Built in name_buf_, which keeps its capacity from one node to the next.
   std::string& name = name_buf_;
@@ -777,10 +783,10 @@ inline std::pair<std::size_t, std::uint64_t> Graph::choose_unique_name(std::stri
       has_num = true;
     }
   }
-  if (!has_num || num == 0) {
-    const auto* it = base_count_.find(std::string_view(name.data(), base_len));
-    num = it ? it->value.count : 0;
-  }
+  base_count_.reserve_more();  // so that create() can add the base without moving this slot
+  const std::uint64_t base_hash = detail::hash_string(std::string_view(name.data(), base_len));
+  auto* count = base_count_.find(std::string_view(name.data(), base_len), base_hash);
+  if (!has_num || num == 0) num = count ? count->value.count : 0;
   auto set_number = [&](std::uint64_t k) {
     char digits[24];
     auto res = std::to_chars(digits, digits + sizeof digits, k);
@@ -789,8 +795,12 @@ inline std::pair<std::size_t, std::uint64_t> Graph::choose_unique_name(std::stri
     name.append(digits, static_cast<std::size_t>(res.ptr - digits));
   };
   if (has_num) set_number(num);
-  while (names_.contains(name) || detail::is_python_reserved(name)) set_number(++num);
-  return {base_len, num};
+  std::uint64_t h = detail::hash_string(name);
+  while (names_.find(name, h) || detail::is_python_reserved(name)) {
+    set_number(++num);
+    h = detail::hash_string(name);
+  }
+  return NameChoice{base_len, num, h, base_hash, count};
 }
 
 inline void Graph::collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs,
@@ -825,8 +835,8 @@ inline void Graph::collect_inputs(const std::vector<Argument>& args, const Kwarg
 
 inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
   log_inputs(n);
-  std::vector<detail::Use*> old = std::move(n->inputs_);
-  std::vector<detail::Use*> fresh;
+  InputList old = std::move(n->inputs_);
+  InputList fresh;
   fresh.reserve(inputs.size());
   std::unordered_map<Node*, std::size_t> old_index;  // only for nodes with many inputs
   if (old.size() > 16)
@@ -858,27 +868,23 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     throw GraphError("insertion point " + insert_before_->describe() + " is no longer in the graph");
   // Everything that can fail is checked, and all memory but the use records' is obtained,
   // before the graph changes.
-  std::size_t base_len = 0;
-  std::uint64_t num = 0;
+  NameChoice choice{0, 0, 0, 0, nullptr};
   if (mode == NameMode::exact) {
     check_exact_name(name);
     name_buf_.assign(name.data(), name.size());
+    choice.hash = detail::hash_string(name_buf_);
   } else {
     std::string_view candidate = name;
     if (candidate.empty()) candidate = op ? op->op() : target;
-    std::tie(base_len, num) = choose_unique_name(candidate);
+    choice = choose_unique_name(candidate);
   }
   collect_inputs(args, kwargs, nullptr, name_buf_, insert_before_, inputs_buf_);
 
   names_.reserve_more();
-  StringTableSlot<BaseCount>* count = nullptr;
-  if (mode == NameMode::unique) {
-    base_count_.reserve_more();
-    const std::string_view base(name_buf_.data(), base_len);
-    const std::uint64_t bh = detail::hash_string(base);
-    count = base_count_.find(base, bh);
-    if (!count) count = &base_count_.insert_new(key_arena_.store(base), bh, BaseCount{});  // counts 0, as absent
-  }
+  auto* count = choice.count;
+  if (mode == NameMode::unique && !count)  // a new base counts 0, as an absent one does
+    count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
+                                    choice.base_hash, BaseCount{});
   if (journal_) detail::reserve_one_more(journal_->entries, 2);
   Node* n = ::new (node_pool_.allocate()) Node();
   try {
@@ -896,7 +902,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   n->owner_ = this;
   // One journal entry undoes all of it: the node's name, place and use records.
   if (journal_) log(JournalEntry::Kind::node_created, n);
-  names_.insert_new(n->name_, detail::hash_string(n->name_), n);
+  names_.insert_new(n->name_, choice.hash, n);
   const std::uint64_t old_count = count ? count->value.count : 0;
   if (count) {
     if (journal_ && count->value.epoch != journal_epoch_) {
@@ -906,7 +912,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
       e.old_count = old_count;
       count->value.epoch = journal_epoch_;
     }
-    count->value.count = num;
+    count->value.count = choice.num;
   }
   link_before(n, insert_before_, /*log_it=*/false);
   try {
@@ -923,9 +929,9 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
 }
 
 inline void Graph::undo_create(Node* n) noexcept {
-  for (auto it = n->inputs_.rbegin(); it != n->inputs_.rend(); ++it) {
-    detach_use(*it);
-    uses_.release(*it);
+  for (std::size_t i = n->inputs_.size(); i-- > 0;) {
+    detach_use(n->inputs_[i]);
+    uses_.release(n->inputs_[i]);
   }
   n->inputs_.clear();
   if (const auto* s = names_.find(n->name_); s && s->value == n) names_.erase(n->name_);

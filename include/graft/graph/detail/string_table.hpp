@@ -32,8 +32,19 @@ inline std::uint64_t hash_string(std::string_view s) noexcept {
     n -= 8;
   }
   if (n > 0) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p, n);
+    // The last 1-7 bytes with fixed-size reads (a variable-length memcpy is a library call):
+    // two overlapping 4-byte reads, or first, middle and last byte. The length is in h already.
+    std::uint64_t w;
+    if (n >= 4) {
+      std::uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);
+      w = static_cast<std::uint64_t>(lo) | (static_cast<std::uint64_t>(hi) << 32);
+    } else {
+      w = static_cast<std::uint64_t>(static_cast<unsigned char>(p[0])) |
+          (static_cast<std::uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8) |
+          (static_cast<std::uint64_t>(static_cast<unsigned char>(p[n - 1])) << 16);
+    }
     h = (h ^ w) * kMul;
     h ^= h >> 29;
   }
