@@ -428,6 +428,21 @@ class RuleSet {
     return out;
   }
 
+  // Applies the rule find() chose at each of its roots, in order: the rewriting pass after a
+  // find() that vetted the matches, without walking the graph again. A root no longer in the
+  // graph, or where its rule no longer matches, is skipped.
+  RewriteReport apply_found(Graph& g, const std::vector<std::pair<std::size_t, Node*>>& found,
+                            const MatchOptions& opt = {}) const {
+    RewriteReport report;
+    report.nodes_before = g.size();
+    report.replaced.reserve(found.size());
+    for (const auto& [i, n] : found)
+      if (i < sizeof...(Rules) && g.contains(n)) appliers_[i](*this, g, n, opt, report);
+    report.iterations = 1;
+    report.nodes_after = g.size();
+    return report;
+  }
+
   // Re-runs passes until one changes nothing, at most `max_iterations`; `converged` says whether
   // the last pass was quiet.
   RewriteReport apply_greedily(Graph& g, std::size_t max_iterations = 10, const MatchOptions& opt = {}) const {

@@ -69,7 +69,7 @@ bool prepare_filter(const M& m, const void* ctx) {
   const bool grouped = conv_transposed<Conv>(conv_node) && conv_groups(conv_node) > 1;
   if (grouped != Grouped) return false;
   const auto* pc = static_cast<const PassContext*>(ctx);
-  if (!pc || !pc->module) return true;
+  if (!pc || !pc->module || pc->validated) return true;
   const Node& bn_node = *m[bn];
   const double eps = bn_node.arg("eps").as_double();
   if (const Tensor* var = constant_of(*pc->module, m[bn_running_var])) {
@@ -197,10 +197,11 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
 
   // 2. Rewrite inside a transaction: on a failure (say, out of memory) the graph is put back
   //    exactly as it was. Annotations are re-pointed last, by a step that cannot fail midway.
-  PassContext apply{&module, nullptr};
+  //    Exactly the matches found (and validated) above are rewritten, in graph order.
+  PassContext apply{&module, nullptr, /*validated=*/true};
   opt.context = &apply;
   auto tx = module.graph.transaction();
-  pattern::RewriteReport r = rules.apply(module.graph, opt);
+  pattern::RewriteReport r = rules.apply_found(module.graph, found, opt);
   // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias,
   // counted first by (op, bias) and spelt out once per variant.
   struct Variant {
