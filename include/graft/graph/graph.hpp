@@ -372,7 +372,7 @@ class Graph {
     check_exact_name(new_name);
     std::string name(new_name);
     if (journal_) {
-      detail::reserve_one_more(journal_->entries);
+      journal_->entries.reserve_more(1);
       journal_->names.push_back(n->name_);
     }
     // The old name is freed, the new one taken; the index keys point at the node's own string.
@@ -538,7 +538,7 @@ class Graph {
   // Links a new use record at the end of `input`'s users. Logged unless `log_it` is false (the
   // uses of a node created inside the transaction are undone with the node).
   detail::Use* make_use(Node* input, Node* user, bool log_it = true) {
-    if (journal_ && log_it) detail::reserve_one_more(journal_->entries);
+    if (journal_ && log_it) journal_->entries.reserve_more(1);
     detail::Use* u = uses_.make(input, user, input->users_tail_, nullptr);
     if (journal_ && log_it) log(JournalEntry::Kind::use_linked).use = u;
     if (input->users_tail_) input->users_tail_->next = u;
@@ -648,8 +648,41 @@ class Graph {
     };
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
   };
+  // The entries in chunks that never move (a transaction over a big graph logs many; a vector
+  // would copy them all each time it grows).
+  class EntryLog {
+   public:
+    // Makes room for `n` more entries, so that the next `n` emplace_back() calls cannot throw.
+    void reserve_more(std::size_t n) {
+      if (chunks_.empty() || chunks_.back().used + n > kChunk) add_chunk();
+    }
+    JournalEntry& emplace_back() {
+      reserve_more(1);
+      Chunk& c = chunks_.back();
+      JournalEntry& e = c.entries[c.used++];
+      e = JournalEntry{};
+      return e;
+    }
+    template <typename F>
+    void for_each_reverse(F&& f) {
+      for (auto c = chunks_.rbegin(); c != chunks_.rend(); ++c)
+        for (std::size_t i = c->used; i-- > 0;) f(c->entries[i]);
+    }
+
+   private:
+    static constexpr std::size_t kChunk = 4096;
+    struct Chunk {
+      std::unique_ptr<JournalEntry[]> entries;
+      std::size_t used;
+    };
+    void add_chunk() {
+      detail::reserve_one_more(chunks_);
+      chunks_.push_back(Chunk{std::unique_ptr<JournalEntry[]>(new JournalEntry[kChunk]), 0});
+    }
+    std::vector<Chunk> chunks_;
+  };
   struct Journal {
-    std::vector<JournalEntry> entries;
+    EntryLog entries;
     std::vector<std::string> names;
     std::vector<InputList> inputs;
     std::vector<std::pair<std::vector<Argument>, Kwargs>> args;
@@ -684,7 +717,6 @@ class Graph {
     j->num_nodes = num_nodes_;
     j->graveyard = graveyard_.size();
     j->insert_before = insert_before_;
-    j->entries.reserve(256);
     journal_ = std::move(j);
     ++journal_epoch_;  // base counts log their old value once per transaction
   }
@@ -756,32 +788,38 @@ inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in
   // FX's Namespace.create_name: sanitise, split a trailing `_<digits>`, count up per base.
   // Built in name_buf_, which keeps its capacity from one node to the next.
   std::string& name = name_buf_;
-  name.clear();
-  bool in_bad = false;
-  for (char c : candidate_in) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (ok) {
-      name += c;
-      in_bad = false;
-    } else if (!in_bad) {
-      name += '_';
-      in_bad = true;
+  auto ok = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  if (std::all_of(candidate_in.begin(), candidate_in.end(), ok)) {
+    name.assign(candidate_in.data(), candidate_in.size());  // the usual case: nothing to replace
+  } else {
+    name.clear();
+    bool in_bad = false;
+    for (char c : candidate_in) {
+      if (ok(c)) {
+        name += c;
+        in_bad = false;
+      } else if (!in_bad) {
+        name += '_';
+        in_bad = true;
+      }
     }
   }
   if (name.empty()) name = "_unnamed";
   if (name[0] >= '0' && name[0] <= '9') name.insert(name.begin(), '_');
 
+  // A trailing `_<digits>` (at most 18 of them) is a number on a base.
   std::size_t base_len = name.size();
   std::uint64_t num = 0;
   bool has_num = false;
-  if (auto us = name.rfind('_'); us != std::string::npos && us + 1 < name.size()) {
-    bool digits = true;
-    for (std::size_t i = us + 1; i < name.size(); ++i) digits = digits && name[i] >= '0' && name[i] <= '9';
-    if (digits && name.size() - us - 1 <= 18) {
-      base_len = us;
-      for (std::size_t i = us + 1; i < name.size(); ++i) num = num * 10 + static_cast<std::uint64_t>(name[i] - '0');
-      has_num = true;
-    }
+  std::size_t first_digit = name.size();
+  while (first_digit > 0 && name[first_digit - 1] >= '0' && name[first_digit - 1] <= '9') --first_digit;
+  if (first_digit < name.size() && first_digit > 0 && name[first_digit - 1] == '_' &&
+      name.size() - first_digit <= 18) {
+    base_len = first_digit - 1;
+    for (std::size_t i = first_digit; i < name.size(); ++i) num = num * 10 + static_cast<std::uint64_t>(name[i] - '0');
+    has_num = true;
   }
   base_count_.reserve_more();  // so that create() can add the base without moving this slot
   const std::uint64_t base_hash = detail::hash_string(std::string_view(name.data(), base_len));
@@ -789,10 +827,9 @@ inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in
   if (!has_num || num == 0) num = count ? count->value.count : 0;
   auto set_number = [&](std::uint64_t k) {
     char digits[24];
-    auto res = std::to_chars(digits, digits + sizeof digits, k);
-    name.resize(base_len);
-    name += '_';
-    name.append(digits, static_cast<std::size_t>(res.ptr - digits));
+    digits[0] = '_';
+    auto res = std::to_chars(digits + 1, digits + sizeof digits, k);
+    name.replace(base_len, std::string::npos, digits, static_cast<std::size_t>(res.ptr - digits));
   };
   if (has_num) set_number(num);
   std::uint64_t h = detail::hash_string(name);
@@ -885,7 +922,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   if (mode == NameMode::unique && !count)  // a new base counts 0, as an absent one does
     count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
                                     choice.base_hash, BaseCount{});
-  if (journal_) detail::reserve_one_more(journal_->entries, 2);
+  if (journal_) journal_->entries.reserve_more(2);
   Node* n = ::new (node_pool_.allocate()) Node();
   try {
     n->name_ = name_buf_;
@@ -1065,8 +1102,7 @@ inline void Graph::rollback_journal() noexcept {
   if (!journal_) return;
   std::unique_ptr<Journal> j = std::move(journal_);  // undo steps must not log
   using K = JournalEntry::Kind;
-  for (auto it = j->entries.rbegin(); it != j->entries.rend(); ++it) {
-    JournalEntry& e = *it;
+  j->entries.for_each_reverse([&](JournalEntry& e) {
     switch (e.kind) {
       case K::node_created: undo_create(e.node); break;
       case K::node_erased: e.node->erased_ = false; break;
@@ -1119,7 +1155,7 @@ inline void Graph::rollback_journal() noexcept {
         base_count_.find(std::string_view(e.key, e.key_len))->value.count = e.old_count;
         break;
     }
-  }
+  });
   num_nodes_ = j->num_nodes;
   graveyard_.resize(j->graveyard);
   insert_before_ = j->insert_before;

@@ -144,9 +144,9 @@ class StringTable {
   // Makes room for `n` more keys, so that the next `n` insert_new calls cannot throw.
   void reserve_more(std::size_t n = 1) {
     std::size_t need = size_ + n;
-    if (need * 8 <= capacity() * 5) return;  // load factor at most 5/8
+    if (need * 2 <= capacity()) return;  // load factor at most 1/2: short probe runs
     std::size_t cap = capacity() ? capacity() : 16;
-    while (need * 8 > cap * 5) cap *= 2;
+    while (need * 2 > cap) cap *= 2;
     rehash(cap);
   }
 
