@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -21,6 +23,7 @@
 
 #include "graft/graph/argument.hpp"
 #include "graft/graph/detail/pool.hpp"
+#include "graft/graph/detail/string_table.hpp"
 #include "graft/error.hpp"
 #include "graft/graph/meta.hpp"
 #include "graft/graph/node.hpp"
@@ -161,8 +164,8 @@ class Graph {
   Node* last() const noexcept { return root_->prev_ == root_.get() ? nullptr : root_->prev_; }
   // The live node called `name`, or null.
   Node* find(std::string_view name) const {
-    auto it = names_.find(std::string(name));
-    return it == names_.end() ? nullptr : it->second;
+    const auto* s = names_.find(name);
+    return s ? s->value : nullptr;
   }
   // The output node (normally the last node), or null.
   Node* output_node() const noexcept {
@@ -178,17 +181,27 @@ class Graph {
   // this graph's own schemas first, then the built-in table; an unknown name gets a name-only
   // schema (its arguments can be read by position only).
   const OpSchema* resolve_op(std::string_view name) {
+    // Remembered per spelling: rules resolve the same few targets for every node they build.
+    const std::uint64_t h = detail::hash_string(name);
+    if (const auto* cached = op_cache_.find(name, h)) return cached->value;
     std::string canonical = canonical_op_name(name);
-    if (const OpSchema* s = ops_.find(canonical)) return s;
-    if (const OpSchema* s = OpRegistry::builtin().find(canonical)) return s;
-    return ops_.add(OpSchema(canonical));
+    const OpSchema* s = ops_.find(canonical);
+    if (!s) s = OpRegistry::builtin().find(canonical);
+    if (!s) s = ops_.add(OpSchema(canonical));
+    op_cache_.reserve_more();
+    op_cache_.insert_new(key_arena_.store(name), h, s);
+    return s;
   }
   // Adds a schema for this graph's custom ops, e.g.
   // `g.register_op("mylib.fused.default(Tensor x, int k=3) -> Tensor")`.
   const OpSchema* register_op(std::string_view schema_text) {
-    return ops_.add(OpSchema::parse(schema_text));
+    return register_op(OpSchema::parse(schema_text));
   }
-  const OpSchema* register_op(OpSchema schema) { return ops_.add(std::move(schema)); }
+  const OpSchema* register_op(OpSchema schema) {
+    const OpSchema* s = ops_.add(std::move(schema));
+    op_cache_.clear();  // a name resolved to a built-in schema now resolves to this one
+    return s;
+  }
 
   // ---- Building ---------------------------------------------------------------------------
   // Inserts new nodes before `pos` (null: at the end) until the guard goes out of scope.
@@ -356,17 +369,17 @@ class Graph {
   void rename(Node* n, std::string_view new_name) {
     check_live(n, "rename");
     if (n->name_ == new_name) return;
+    check_exact_name(new_name);
     std::string name(new_name);
-    check_exact_name(name);
-    log_name(n->name_);
-    log_name(name);
     if (journal_) {
+      journal_->entries.reserve_more(1);
       journal_->names.push_back(n->name_);
-      log(JournalEntry::Kind::node_renamed, n).payload = journal_->names.size() - 1;
     }
+    // The old name is freed, the new one taken; the index keys point at the node's own string.
     names_.erase(n->name_);
-    names_.emplace(name, n);
-    n->name_ = std::move(name);
+    n->name_.swap(name);
+    names_.insert_new(n->name_, detail::hash_string(n->name_), n);  // one out, one in: fits
+    if (journal_) log(JournalEntry::Kind::node_renamed, n).payload = journal_->names.size() - 1;
   }
 
   // Removes `n`, which must have no users. Its name stays reserved.
@@ -398,7 +411,7 @@ class Graph {
     unlink(n);
     if (journal_) log(JournalEntry::Kind::node_erased, n);
     n->erased_ = true;
-    names_[n->name_] = nullptr;
+    names_.find(n->name_)->value = nullptr;  // the name stays reserved
     if (insert_before_ == n) insert_before_ = next;
     graveyard_.push_back(n);
     --num_nodes_;
@@ -424,6 +437,9 @@ class Graph {
   // lint() first.
   void purge_erased() {
     if (journal_) throw GraphError("purge_erased: not inside a transaction");
+    // Their names stay reserved: the index keys move from the nodes to the graph's own storage.
+    for (Node* n : graveyard_)
+      if (auto* s = names_.find(n->name_); s && s->key == n->name_.data()) s->key = key_arena_.store(n->name_).data();
     for (Node* n : graveyard_) destroy_node(n);
     graveyard_.clear();
   }
@@ -489,6 +505,7 @@ class Graph {
   }
 
  private:
+  using InputList = decltype(Node::inputs_);
   static constexpr std::uint64_t kLabelEnd = std::uint64_t(1) << 62;
   static constexpr std::uint64_t kAppendStep = std::uint64_t(1) << 24;
 
@@ -506,22 +523,24 @@ class Graph {
     if (n->owner_ != this) throw GraphError(std::string(what) + ": node " + n->describe() + " belongs to another graph");
     if (n->erased_) throw GraphError(std::string(what) + ": node " + n->describe() + " was erased");
   }
-  // The distinct nodes `args` and `kwargs` read, checked to be live and placed before `pos`.
-  std::vector<Node*> collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs,
-                                    const Node* reader, std::string_view reader_name,
-                                    const Node* pos) const;
+  // The distinct nodes `args` and `kwargs` read, checked to be live and placed before `pos`,
+  // into `out` (cleared first).
+  void collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs, const Node* reader,
+                      std::string_view reader_name, const Node* pos, std::vector<Node*>& out) const;
   void update(Node* n, std::vector<Argument> args, Kwargs kwargs) {
-    std::vector<Node*> inputs = collect_inputs(args, kwargs, n, n->name_, n);
+    collect_inputs(args, kwargs, n, n->name_, n, inputs_buf_);
     if (journal_) log_args(n, std::move(n->args_), std::move(n->kwargs_));
     n->args_ = std::move(args);
     n->kwargs_ = std::move(kwargs);
-    rebuild_uses(n, inputs);
+    rebuild_uses(n, inputs_buf_);
   }
   void rebuild_uses(Node* n, const std::vector<Node*>& inputs);
-  detail::Use* make_use(Node* input, Node* user) {
-    JournalEntry* e = journal_ ? &log(JournalEntry::Kind::use_linked) : nullptr;
+  // Links a new use record at the end of `input`'s users. Logged unless `log_it` is false (the
+  // uses of a node created inside the transaction are undone with the node).
+  detail::Use* make_use(Node* input, Node* user, bool log_it = true) {
+    if (journal_ && log_it) journal_->entries.reserve_more(1);
     detail::Use* u = uses_.make(input, user, input->users_tail_, nullptr);
-    if (e) e->use = u;
+    if (journal_ && log_it) log(JournalEntry::Kind::use_linked).use = u;
     if (input->users_tail_) input->users_tail_->next = u;
     else input->users_head_ = u;
     input->users_tail_ = u;
@@ -561,8 +580,8 @@ class Graph {
     n->next_->prev_ = n->prev_;
     indices_dirty_ = true;
   }
-  void link_before(Node* n, Node* pos) {
-    if (journal_) log(JournalEntry::Kind::node_linked, n);
+  void link_before(Node* n, Node* pos, bool log_it = true) {
+    if (journal_ && log_it) log(JournalEntry::Kind::node_linked, n);
     n->prev_ = pos->prev_;
     n->next_ = pos;
     pos->prev_->next_ = n;
@@ -572,27 +591,34 @@ class Graph {
   }
   void assign_order(Node* n);
   void relabel_window(Node* n);
-  struct NameChoice {
-    std::string name;
-    std::string base;
-    std::uint64_t num;
+  // FX's Namespace.create_name, without recording the choice (create() records it once the node
+  // exists): the name is left in name_buf_; returns the length of its base and its number.
+  struct BaseCount {
+    std::uint64_t count = 0;
+    std::uint64_t epoch = 0;  // the transaction that last logged the old count
   };
-  // FX's Namespace.create_name, without recording the choice (create() records it once the node exists).
-  NameChoice choose_unique_name(std::string_view candidate) const;
-  void check_exact_name(const std::string& name) const {
+  struct NameChoice {
+    std::size_t base_len;                              // name_buf_ starts with the base
+    std::uint64_t num;                                 // the base's new count
+    std::uint64_t hash;                                // hash_string(name_buf_)
+    std::uint64_t base_hash;                           // hash_string(base)
+    detail::StringTable<BaseCount>::Slot* count;       // the base's count, or null when it has none yet
+  };
+  NameChoice choose_unique_name(std::string_view candidate);
+  void check_exact_name(std::string_view name) const {
     if (name.empty()) throw GraphError("node name must not be empty");
-    auto it = names_.find(name);
-    if (it != names_.end())
-      throw GraphError("duplicate node name '" + name + "'" +
-                       (it->second ? std::string(": already used by ") + it->second->describe()
-                                   : std::string(": used by an erased node")));
+    if (const auto* s = names_.find(name))
+      throw GraphError("duplicate node name '" + std::string(name) + "'" +
+                       (s->value ? std::string(": already used by ") + s->value->describe()
+                                 : std::string(": used by an erased node")));
   }
 
-  // One undoable step, logged before the change it undoes is made. Bulky old values live in the
-  // journal's side vectors, indexed by `payload`.
+  // One undoable step, logged before the change it undoes is made (32 bytes: a transaction over
+  // a big graph logs many). Bulky old values live in the journal's side vectors, indexed by
+  // `payload`.
   struct JournalEntry {
     enum class Kind : std::uint8_t {
-      node_created,   // destroy node
+      node_created,   // unlink the node's uses, drop its name, unlink and destroy it
       node_erased,    // node->erased_ = false
       node_linked,    // unlink node
       node_unlinked,  // relink node between a and b
@@ -600,38 +626,77 @@ class Graph {
       use_unlinked,   // relink use between use_prev and use_next
       inputs,         // node->inputs_ = saved inputs (payload), or empty (payload == none)
       args,           // node->args_, kwargs_ = saved args (payload)
-      name_added,     // names_.erase(node->name_)
       name_cleared,   // names_[node->name_] = node
-      name_set,       // names_[saved name] = old_value, or erase it when !had
-      node_renamed,   // node->name_ = saved name
+      node_renamed,   // drop the node's name, node->name_ = saved name (payload), index it
+      base_count,     // base_count_[key, key_len] = old_count
     } kind;
-    bool had = false;
-    Node* node = nullptr;
-    Node* a = nullptr;
-    Node* b = nullptr;
-    detail::Use* use = nullptr;
-    detail::Use* use_prev = nullptr;
-    detail::Use* use_next = nullptr;
-    Node* old_value = nullptr;
-    std::size_t payload = none;
+    union {
+      Node* node;
+      detail::Use* use;
+      const char* key;
+    };
+    union {
+      Node* a;
+      detail::Use* use_prev;
+      std::size_t payload;
+      std::size_t key_len;
+    };
+    union {
+      Node* b;
+      detail::Use* use_next;
+      std::uint64_t old_count;
+    };
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
   };
+  // The entries in chunks that never move (a transaction over a big graph logs many; a vector
+  // would copy them all each time it grows).
+  class EntryLog {
+   public:
+    // Makes room for `n` more entries, so that the next `n` emplace_back() calls cannot throw.
+    void reserve_more(std::size_t n) {
+      if (chunks_.empty() || chunks_.back().used + n > kChunk) add_chunk();
+    }
+    JournalEntry& emplace_back() {
+      reserve_more(1);
+      Chunk& c = chunks_.back();
+      JournalEntry& e = c.entries[c.used++];
+      e = JournalEntry{};
+      return e;
+    }
+    template <typename F>
+    void for_each_reverse(F&& f) {
+      for (auto c = chunks_.rbegin(); c != chunks_.rend(); ++c)
+        for (std::size_t i = c->used; i-- > 0;) f(c->entries[i]);
+    }
+
+   private:
+    static constexpr std::size_t kChunk = 4096;
+    struct Chunk {
+      std::unique_ptr<JournalEntry[]> entries;
+      std::size_t used;
+    };
+    void add_chunk() {
+      detail::reserve_one_more(chunks_);
+      chunks_.push_back(Chunk{std::unique_ptr<JournalEntry[]>(new JournalEntry[kChunk]), 0});
+    }
+    std::vector<Chunk> chunks_;
+  };
   struct Journal {
-    std::vector<JournalEntry> entries;
+    EntryLog entries;
     std::vector<std::string> names;
-    std::vector<std::vector<detail::Use*>> inputs;
+    std::vector<InputList> inputs;
     std::vector<std::pair<std::vector<Argument>, Kwargs>> args;
     std::vector<detail::Use*> released;  // uses unlinked inside the transaction, freed at commit
-    std::unordered_map<std::string, std::uint64_t> base_count;
     std::size_t num_nodes = 0;
     std::size_t graveyard = 0;
     Node* insert_before = nullptr;
   };
   JournalEntry& log(typename JournalEntry::Kind k, Node* n = nullptr) {
-    journal_->entries.emplace_back();
-    journal_->entries.back().kind = k;
-    journal_->entries.back().node = n;
-    return journal_->entries.back();
+    JournalEntry& e = journal_->entries.emplace_back();
+    e.kind = k;
+    e.node = n;
+    e.payload = JournalEntry::none;
+    return e;
   }
   void log_inputs(Node* n) {
     if (!journal_) return;
@@ -646,24 +711,14 @@ class Graph {
     journal_->args.emplace_back(std::move(args), std::move(kwargs));
     log(JournalEntry::Kind::args, n).payload = journal_->args.size() - 1;
   }
-  void log_name(const std::string& name) {
-    if (!journal_) return;
-    auto it = names_.find(name);
-    journal_->names.push_back(name);
-    JournalEntry& e = log(JournalEntry::Kind::name_set);
-    e.payload = journal_->names.size() - 1;
-    e.had = it != names_.end();
-    e.old_value = e.had ? it->second : nullptr;
-  }
   void begin_journal() {
     if (journal_) throw GraphError("transaction: a transaction is already open on this graph");
     auto j = std::make_unique<Journal>();
-    j->base_count = base_count_;
     j->num_nodes = num_nodes_;
     j->graveyard = graveyard_.size();
     j->insert_before = insert_before_;
-    j->entries.reserve(256);
     journal_ = std::move(j);
+    ++journal_epoch_;  // base counts log their old value once per transaction
   }
   void end_journal() noexcept {
     if (!journal_) return;
@@ -671,6 +726,8 @@ class Graph {
     journal_.reset();
   }
   void rollback_journal() noexcept;
+  // Undoes create(): unlinks the node's use records, drops its name, unlinks and destroys it.
+  void undo_create(Node* n) noexcept;
 
   std::unique_ptr<Node> root_;  // sentinel: root_->next_ is the first node
   Node* insert_before_ = root_.get();
@@ -679,9 +736,21 @@ class Graph {
   detail::Pool<detail::Use> uses_;
   detail::Pool<Node, 256> node_pool_;  // creation order is memory order
   OpRegistry ops_;
-  // name -> live node, or null for a name an erased node had (names are never reused).
-  std::unordered_map<std::string, Node*> names_;
-  std::unordered_map<std::string, std::uint64_t> base_count_;  // FX's Namespace._base_count
+  // Keys of the tables below that no node holds: names of purged nodes and of another graph's
+  // erased nodes, base names, op spellings. Freed with the graph.
+  detail::CharArena key_arena_;
+  // name -> live node, or null for a name an erased node had (names are never reused). A key
+  // points at its node's own name while the node exists, else into key_arena_.
+  detail::StringTable<Node*> names_;
+  // FX's Namespace._base_count (a missing base counts 0), with the transaction that last logged
+  // each entry's old value.
+  detail::StringTable<BaseCount> base_count_;
+  std::uint64_t journal_epoch_ = 0;
+  // resolve_op's answers by spelling (cleared when a schema is registered).
+  detail::StringTable<const OpSchema*> op_cache_;
+  // Scratch space reused by create(): the name being chosen and the inputs being collected.
+  std::string name_buf_;
+  std::vector<Node*> inputs_buf_;
   mutable bool indices_dirty_ = true;
   std::unique_ptr<Journal> journal_;  // set while a transaction records
 };
@@ -692,6 +761,11 @@ namespace detail {
 
 // Python keywords and builtins: FX never uses them as node names.
 inline bool is_python_reserved(std::string_view s) {
+  // None of them is shorter than 2 or longer than 12 characters, or has a digit (as the `_N`
+  // names the graph makes do): those need no lookup.
+  if (s.size() < 2 || s.size() > 12) return false;
+  for (char c : s)
+    if (c >= '0' && c <= '9') return false;
   static const std::unordered_set<std::string_view> kReserved = {
       "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
       "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
@@ -710,53 +784,66 @@ inline bool is_python_reserved(std::string_view s) {
 
 }  // namespace detail
 
-inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in) const {
+inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in) {
   // FX's Namespace.create_name: sanitise, split a trailing `_<digits>`, count up per base.
-  std::string candidate;
-  candidate.reserve(candidate_in.size() + 1);
-  bool in_bad = false;
-  for (char c : candidate_in) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (ok) {
-      candidate += c;
-      in_bad = false;
-    } else if (!in_bad) {
-      candidate += '_';
-      in_bad = true;
+  // Built in name_buf_, which keeps its capacity from one node to the next.
+  std::string& name = name_buf_;
+  auto ok = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  if (std::all_of(candidate_in.begin(), candidate_in.end(), ok)) {
+    name.assign(candidate_in.data(), candidate_in.size());  // the usual case: nothing to replace
+  } else {
+    name.clear();
+    bool in_bad = false;
+    for (char c : candidate_in) {
+      if (ok(c)) {
+        name += c;
+        in_bad = false;
+      } else if (!in_bad) {
+        name += '_';
+        in_bad = true;
+      }
     }
   }
-  if (candidate.empty()) candidate = "_unnamed";
-  if (candidate[0] >= '0' && candidate[0] <= '9') candidate.insert(candidate.begin(), '_');
+  if (name.empty()) name = "_unnamed";
+  if (name[0] >= '0' && name[0] <= '9') name.insert(name.begin(), '_');
 
-  std::string base = candidate;
+  // A trailing `_<digits>` (at most 18 of them) is a number on a base.
+  std::size_t base_len = name.size();
   std::uint64_t num = 0;
   bool has_num = false;
-  if (auto us = candidate.rfind('_'); us != std::string::npos && us + 1 < candidate.size()) {
-    bool digits = true;
-    for (std::size_t i = us + 1; i < candidate.size(); ++i) digits = digits && candidate[i] >= '0' && candidate[i] <= '9';
-    if (digits && candidate.size() - us - 1 <= 18) {
-      base = candidate.substr(0, us);
-      num = std::stoull(candidate.substr(us + 1));
-      has_num = true;
-    }
+  std::size_t first_digit = name.size();
+  while (first_digit > 0 && name[first_digit - 1] >= '0' && name[first_digit - 1] <= '9') --first_digit;
+  if (first_digit < name.size() && first_digit > 0 && name[first_digit - 1] == '_' &&
+      name.size() - first_digit <= 18) {
+    base_len = first_digit - 1;
+    for (std::size_t i = first_digit; i < name.size(); ++i) num = num * 10 + static_cast<std::uint64_t>(name[i] - '0');
+    has_num = true;
   }
-  if (!has_num || num == 0) {
-    auto it = base_count_.find(base);
-    num = it == base_count_.end() ? 0 : it->second;
+  base_count_.reserve_more();  // so that create() can add the base without moving this slot
+  const std::uint64_t base_hash = detail::hash_string(std::string_view(name.data(), base_len));
+  auto* count = base_count_.find(std::string_view(name.data(), base_len), base_hash);
+  if (!has_num || num == 0) num = count ? count->value.count : 0;
+  auto set_number = [&](std::uint64_t k) {
+    char digits[24];
+    digits[0] = '_';
+    auto res = std::to_chars(digits + 1, digits + sizeof digits, k);
+    name.replace(base_len, std::string::npos, digits, static_cast<std::size_t>(res.ptr - digits));
+  };
+  if (has_num) set_number(num);
+  std::uint64_t h = detail::hash_string(name);
+  while (names_.find(name, h) || detail::is_python_reserved(name)) {
+    set_number(++num);
+    h = detail::hash_string(name);
   }
-  std::string name = has_num ? base + "_" + std::to_string(num) : base;
-  while (names_.count(name) || detail::is_python_reserved(name)) {
-    ++num;
-    name = base + "_" + std::to_string(num);
-  }
-  return NameChoice{std::move(name), std::move(base), num};
+  return NameChoice{base_len, num, h, base_hash, count};
 }
 
-inline std::vector<Node*> Graph::collect_inputs(const std::vector<Argument>& args,
-                                                const Kwargs& kwargs, const Node* reader,
-                                                std::string_view reader_name,
-                                                const Node* pos) const {
-  std::vector<Node*> out;
+inline void Graph::collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs,
+                                  const Node* reader, std::string_view reader_name,
+                                  const Node* pos, std::vector<Node*>& out) const {
+  out.clear();
   std::unordered_set<Node*> seen;  // only used for nodes with many inputs
   constexpr std::size_t kLinear = 16;
   auto visit = [&](Node* in) {
@@ -781,13 +868,12 @@ inline std::vector<Node*> Graph::collect_inputs(const std::vector<Argument>& arg
   };
   for (const Argument& a : args) a.for_each_node(visit);
   for (const Kwarg& k : kwargs) k.value.for_each_node(visit);
-  return out;
 }
 
 inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
   log_inputs(n);
-  std::vector<detail::Use*> old = std::move(n->inputs_);
-  std::vector<detail::Use*> fresh;
+  InputList old = std::move(n->inputs_);
+  InputList fresh;
   fresh.reserve(inputs.size());
   std::unordered_map<Node*, std::size_t> old_index;  // only for nodes with many inputs
   if (old.size() > 16)
@@ -817,44 +903,77 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
                            NameMode mode) {
   if (insert_before_ != root_.get() && (insert_before_->erased_ || insert_before_->owner_ != this))
     throw GraphError("insertion point " + insert_before_->describe() + " is no longer in the graph");
-  // Everything that can fail is checked before the graph changes.
-  NameChoice choice;
+  // Everything that can fail is checked, and all memory but the use records' is obtained,
+  // before the graph changes.
+  NameChoice choice{0, 0, 0, 0, nullptr};
   if (mode == NameMode::exact) {
-    choice.name = std::string(name);
-    check_exact_name(choice.name);
+    check_exact_name(name);
+    name_buf_.assign(name.data(), name.size());
+    choice.hash = detail::hash_string(name_buf_);
   } else {
     std::string_view candidate = name;
     if (candidate.empty()) candidate = op ? op->op() : target;
     choice = choose_unique_name(candidate);
   }
-  std::vector<Node*> inputs = collect_inputs(args, kwargs, nullptr, choice.name, insert_before_);
+  collect_inputs(args, kwargs, nullptr, name_buf_, insert_before_, inputs_buf_);
 
-  if (journal_) detail::reserve_one_more(journal_->entries, 4);
+  names_.reserve_more();
+  auto* count = choice.count;
+  if (mode == NameMode::unique && !count)  // a new base counts 0, as an absent one does
+    count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
+                                    choice.base_hash, BaseCount{});
+  if (journal_) journal_->entries.reserve_more(2);
   Node* n = ::new (node_pool_.allocate()) Node();
-  if (journal_) log(JournalEntry::Kind::node_created, n);
-  n->kind_ = kind;
-  n->op_ = op;
-  if (!op) n->target_ = std::string(target);
-  n->name_ = choice.name;
-  n->args_ = std::move(args);
-  n->kwargs_ = std::move(kwargs);
-  n->owner_ = this;
   try {
-    if (journal_) log(JournalEntry::Kind::name_added, n);
-    names_.emplace(std::move(choice.name), n);
+    n->name_ = name_buf_;
+    if (!op) n->target_ = std::string(target);
+    n->inputs_.reserve(inputs_buf_.size());
   } catch (...) {
-    if (journal_) {
-      while (journal_->entries.back().kind != JournalEntry::Kind::node_created) journal_->entries.pop_back();
-      journal_->entries.pop_back();
-    }
     destroy_node(n);
     throw;
   }
-  if (mode == NameMode::unique) base_count_[choice.base] = choice.num;
-  link_before(n, insert_before_);
-  rebuild_uses(n, inputs);
+  n->kind_ = kind;
+  n->op_ = op;
+  n->args_ = std::move(args);
+  n->kwargs_ = std::move(kwargs);
+  n->owner_ = this;
+  // One journal entry undoes all of it: the node's name, place and use records.
+  if (journal_) log(JournalEntry::Kind::node_created, n);
+  names_.insert_new(n->name_, choice.hash, n);
+  const std::uint64_t old_count = count ? count->value.count : 0;
+  if (count) {
+    if (journal_ && count->value.epoch != journal_epoch_) {
+      JournalEntry& e = log(JournalEntry::Kind::base_count);
+      e.key = count->key;
+      e.key_len = count->len;
+      e.old_count = old_count;
+      count->value.epoch = journal_epoch_;
+    }
+    count->value.count = choice.num;
+  }
+  link_before(n, insert_before_, /*log_it=*/false);
+  try {
+    for (Node* in : inputs_buf_) n->inputs_.push_back(make_use(in, n, /*log_it=*/false));
+  } catch (...) {
+    if (!journal_) {  // (a transaction undoes it with the node_created entry)
+      undo_create(n);
+      if (count) count->value.count = old_count;
+    }
+    throw;
+  }
   ++num_nodes_;
   return n;
+}
+
+inline void Graph::undo_create(Node* n) noexcept {
+  for (std::size_t i = n->inputs_.size(); i-- > 0;) {
+    detach_use(n->inputs_[i]);
+    uses_.release(n->inputs_[i]);
+  }
+  n->inputs_.clear();
+  if (const auto* s = names_.find(n->name_); s && s->value == n) names_.erase(n->name_);
+  if (n->prev_) detach(n);
+  destroy_node(n);
 }
 
 inline void Graph::assign_order(Node* n) {
@@ -913,8 +1032,11 @@ inline void Graph::swap(Graph& other) noexcept {
   uses_.swap(other.uses_);
   node_pool_.swap(other.node_pool_);
   std::swap(ops_, other.ops_);
+  key_arena_.swap(other.key_arena_);
   names_.swap(other.names_);
   base_count_.swap(other.base_count_);
+  std::swap(journal_epoch_, other.journal_epoch_);
+  op_cache_.swap(other.op_cache_);
   std::swap(indices_dirty_, other.indices_dirty_);
   std::swap(insert_before_, other.insert_before_);
   // Nodes know their graph: re-point both sides.
@@ -934,7 +1056,9 @@ inline void Graph::release_all() noexcept {
     n = next;
   }
   root_->next_ = root_->prev_ = root_.get();
-  purge_erased();
+  for (Node* e : graveyard_) destroy_node(e);
+  graveyard_.clear();
+  names_.clear();
   num_nodes_ = 0;
 }
 
@@ -943,10 +1067,14 @@ inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*,
   std::unordered_map<const Node*, Node*> local;
   std::unordered_map<const Node*, Node*>& map = mapping ? *mapping : local;
   map.reserve(other.size());
-  names_.reserve(other.names_.size());
-  for (const auto& [name, node] : other.names_)
-    if (!node) names_.emplace(name, nullptr);
-  base_count_ = other.base_count_;
+  names_.reserve_more(other.names_.size());
+  other.names_.for_each([&](const auto& s) {
+    if (!s.value) names_.insert_new(key_arena_.store(s.key_view()), s.hash, nullptr);
+  });
+  base_count_.reserve_more(other.base_count_.size());
+  other.base_count_.for_each([&](const auto& s) {
+    base_count_.insert_new(key_arena_.store(s.key_view()), s.hash, BaseCount{s.value.count, 0});
+  });
   auto remap = [&](Node* r) -> Node* {
     auto it = map.find(r);
     return it == map.end() ? nullptr : it->second;
@@ -974,10 +1102,9 @@ inline void Graph::rollback_journal() noexcept {
   if (!journal_) return;
   std::unique_ptr<Journal> j = std::move(journal_);  // undo steps must not log
   using K = JournalEntry::Kind;
-  for (auto it = j->entries.rbegin(); it != j->entries.rend(); ++it) {
-    JournalEntry& e = *it;
+  j->entries.for_each_reverse([&](JournalEntry& e) {
     switch (e.kind) {
-      case K::node_created: destroy_node(e.node); break;
+      case K::node_created: undo_create(e.node); break;
       case K::node_erased: e.node->erased_ = false; break;
       case K::node_linked: detach(e.node); break;
       case K::node_unlinked: {
@@ -1003,7 +1130,9 @@ inline void Graph::rollback_journal() noexcept {
         if (u->next) u->next->prev = u;
         else in->users_tail_ = u;
         ++in->num_users_;
-        j->released.erase(std::find(j->released.begin(), j->released.end(), u));
+        // Undone last first, so the record is normally the last one released.
+        auto r = std::find(j->released.rbegin(), j->released.rend(), u);
+        j->released.erase(std::next(r).base());
         break;
       }
       case K::inputs:
@@ -1014,16 +1143,19 @@ inline void Graph::rollback_journal() noexcept {
         e.node->args_.swap(j->args[e.payload].first);
         e.node->kwargs_.swap(j->args[e.payload].second);
         break;
-      case K::name_added: names_.erase(e.node->name_); break;
-      case K::name_cleared: names_[e.node->name_] = e.node; break;
-      case K::name_set:
-        if (e.had) names_[j->names[e.payload]] = e.old_value;
-        else names_.erase(j->names[e.payload]);
+      case K::name_cleared: names_.find(e.node->name_)->value = e.node; break;
+      case K::node_renamed: {
+        Node* n = e.node;
+        names_.erase(n->name_);
+        n->name_.swap(j->names[e.payload]);
+        names_.insert_new(n->name_, detail::hash_string(n->name_), n);  // one out, one in: fits
         break;
-      case K::node_renamed: e.node->name_.swap(j->names[e.payload]); break;
+      }
+      case K::base_count:
+        base_count_.find(std::string_view(e.key, e.key_len))->value.count = e.old_count;
+        break;
     }
-  }
-  base_count_.swap(j->base_count);
+  });
   num_nodes_ = j->num_nodes;
   graveyard_.resize(j->graveyard);
   insert_before_ = j->insert_before;
@@ -1067,10 +1199,10 @@ inline std::vector<std::string> Graph::lint_problems() const {
     if (!prev->sentinel_ && !(prev->order_ < n->order_))
       problems.push_back("node " + n->describe() + " has an order label not above its predecessor's");
     if (n->name_.empty()) problems.push_back("a " + std::string(node_kind_name(n->kind_)) + " node has an empty name");
-    auto it = names_.find(n->name_);
-    if (it == names_.end() || !it->second)
+    const auto* slot = names_.find(n->name_);
+    if (!slot || !slot->value)
       problems.push_back("node " + n->describe() + " is missing from the name index");
-    else if (it->second != n)
+    else if (slot->value != n)
       problems.push_back("node name '" + n->name_ + "' is used by more than one node");
     if (n->kind_ == NodeKind::call_function && !n->op_)
       problems.push_back("call_function node " + n->describe() + " has no op");

@@ -2,13 +2,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "graft/error.hpp"
+#include "graft/graph/detail/string_table.hpp"
 #include "graft/graph/graph.hpp"
 #include "graft/tensor/tensor.hpp"
 
@@ -22,11 +23,38 @@ class NamedTensors {
     Tensor tensor;
   };
 
+  NamedTensors() = default;
+  NamedTensors(const NamedTensors& o) : entries_(o.entries_), live_(o.live_) { reindex(); }
+  NamedTensors& operator=(const NamedTensors& o) {
+    if (this != &o) {
+      NamedTensors tmp(o);
+      swap(tmp);
+    }
+    return *this;
+  }
+  NamedTensors(NamedTensors&& o) noexcept { swap(o); }
+  NamedTensors& operator=(NamedTensors&& o) noexcept {
+    if (this != &o) {
+      NamedTensors tmp(std::move(o));
+      swap(tmp);
+    }
+    return *this;
+  }
+  void swap(NamedTensors& o) noexcept {
+    entries_.swap(o.entries_);
+    index_.swap(o.index_);
+    keys_.swap(o.keys_);
+    std::swap(live_, o.live_);
+  }
+
   // Adds `name`; an error when it exists.
   Tensor& add(std::string name, Tensor t) {
-    if (index_.count(name)) throw GraphError("tensor '" + name + "' already exists");
-    index_.emplace(name, entries_.size());
+    const std::uint64_t h = detail::hash_string(name);
+    if (index_.find(name, h)) throw GraphError("tensor '" + name + "' already exists");
+    index_.reserve_more();
+    const std::string_view key = keys_.store(name);
     entries_.push_back(Slot{Entry{std::move(name), std::move(t)}, true});
+    index_.insert_new(key, h, entries_.size() - 1);
     ++live_;
     return entries_.back().entry.tensor;
   }
@@ -36,8 +64,8 @@ class NamedTensors {
     return add(std::move(name), std::move(t));
   }
   Tensor* find(std::string_view name) noexcept {
-    auto it = index_.find(std::string(name));
-    return it == index_.end() ? nullptr : &entries_[it->second].entry.tensor;
+    const auto* s = index_.find(name);
+    return s ? &entries_[s->value].entry.tensor : nullptr;
   }
   const Tensor* find(std::string_view name) const noexcept {
     return const_cast<NamedTensors*>(this)->find(name);
@@ -50,12 +78,12 @@ class NamedTensors {
   const Tensor& at(std::string_view name) const { return const_cast<NamedTensors*>(this)->at(name); }
   // Removes `name`; false when absent.
   bool erase(std::string_view name) {
-    auto it = index_.find(std::string(name));
-    if (it == index_.end()) return false;
-    Slot& s = entries_[it->second];
+    const auto* found = index_.find(name);
+    if (!found) return false;
+    Slot& s = entries_[found->value];
     s.live = false;
     s.entry.tensor = Tensor();
-    index_.erase(it);
+    index_.erase(name);
     --live_;
     if (entries_.size() > 32 && live_ < entries_.size() / 2) compact();
     return true;
@@ -99,17 +127,29 @@ class NamedTensors {
   void compact() {
     std::vector<Slot> kept;
     kept.reserve(live_);
-    index_.clear();
     for (Slot& s : entries_)
-      if (s.live) {
-        index_.emplace(s.entry.name, kept.size());
-        kept.push_back(std::move(s));
-      }
+      if (s.live) kept.push_back(std::move(s));
     entries_ = std::move(kept);
+    reindex();
+  }
+  // Rebuilds the index (and its key storage, dropping erased names) from entries_.
+  void reindex() {
+    detail::StringTable<std::size_t> index;
+    detail::CharArena keys;
+    index.reserve_more(entries_.size());
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+      if (entries_[i].live) {
+        std::string_view key = keys.store(entries_[i].entry.name);
+        index.insert_new(key, detail::hash_string(key), i);
+      }
+    index_.swap(index);
+    keys_.swap(keys);
   }
 
   std::vector<Slot> entries_;
-  std::unordered_map<std::string, std::size_t> index_;
+  // name -> position in entries_; keys point into keys_ (the entries move when entries_ grows).
+  detail::StringTable<std::size_t> index_;
+  detail::CharArena keys_;
   std::size_t live_ = 0;
 };
 

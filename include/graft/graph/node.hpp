@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graft/graph/argument.hpp"
+#include "graft/graph/detail/small_vec.hpp"
 #include "graft/error.hpp"
 #include "graft/graph/meta.hpp"
 #include "graft/graph/schema.hpp"
@@ -222,7 +223,7 @@ class Node {
   detail::Use* users_tail_ = nullptr;
   Graph* owner_ = nullptr;
   std::vector<Argument> args_;
-  std::vector<detail::Use*> inputs_;
+  detail::SmallVec<detail::Use*, 3> inputs_;  // most nodes read at most three nodes
   Kwargs kwargs_;
   std::string name_;
   std::string target_;  // for non-call_function nodes

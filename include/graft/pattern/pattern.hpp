@@ -581,7 +581,10 @@ struct OpPat : PatternBase<OpPat<N, Ps...>> {
     if (model::kind(c.g, n) != NodeKind::call_function) return c.fail(*this, x, "not a call_function");
     if (!has_target(model::target(c.g, n))) return c.fail(*this, x, "its target is not in the pattern's set");
     if (c.claimed && c.claimed->count(n)) return c.fail(*this, x, "it belongs to an earlier match");
-    if (std::find(c.internal.begin(), c.internal.end(), n) == c.internal.end()) c.internal.push_back(n);
+    if (std::find(c.internal.begin(), c.internal.end(), n) == c.internal.end()) {
+      if (c.internal.capacity() == 0) c.internal.reserve(8);  // one allocation for most matches
+      c.internal.push_back(n);
+    }
     return match_operands(c, n, std::index_sequence_for<Ps...>{});
   }
 

@@ -349,6 +349,8 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
   }
 
   detail::Builder<std::decay_t<decltype(*m)>> b{g, *m, opt.context, {}, {}, {}};
+  b.created.reserve(16);
+  b.replaced.reserve(8);
   Argument out;
   try {
     auto guard = g.inserting_before(n);
@@ -370,7 +372,8 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
 
   g.replace_all_uses_with(n, result);
   // Erase the matched nodes nothing reads any more, last first so chains go in one sweep.
-  std::vector<Node*> covered = m->nodes;
+  // (The match is not read again: its node list is sorted in place.)
+  std::vector<Node*>& covered = m->nodes;
   std::sort(covered.begin(), covered.end(), [](const Node* a, const Node* b2) { return b2->is_before(*a); });
   for (Node* c : covered)
     if (c->num_users() == 0 && !c->is_output()) g.erase(c);
@@ -423,6 +426,21 @@ class RuleSet {
       if (!(it != by_target_.end() && try_rules(it->second))) try_rules(unindexed_);
     }
     return out;
+  }
+
+  // Applies the rule find() chose at each of its roots, in order: the rewriting pass after a
+  // find() that vetted the matches, without walking the graph again. A root no longer in the
+  // graph, or where its rule no longer matches, is skipped.
+  RewriteReport apply_found(Graph& g, const std::vector<std::pair<std::size_t, Node*>>& found,
+                            const MatchOptions& opt = {}) const {
+    RewriteReport report;
+    report.nodes_before = g.size();
+    report.replaced.reserve(found.size());
+    for (const auto& [i, n] : found)
+      if (i < sizeof...(Rules) && g.contains(n)) appliers_[i](*this, g, n, opt, report);
+    report.iterations = 1;
+    report.nodes_after = g.size();
+    return report;
   }
 
   // Re-runs passes until one changes nothing, at most `max_iterations`; `converged` says whether

@@ -5,6 +5,7 @@
 // (conv_input, conv_weight, conv_bias, conv, bn, ...).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <iterator>
@@ -74,6 +75,8 @@ struct PassContext {
   const Module* module = nullptr;
   // Set while validating: conv-bn pairs left alone, with the reason.
   std::vector<std::pair<const Node*, std::string>>* skipped = nullptr;
+  // Set while rewriting the matches a validating pass accepted: the checks are not repeated.
+  bool validated = false;
 };
 
 // ---- Facts about a matched conv node ----------------------------------------------------------
@@ -82,7 +85,16 @@ struct PassContext {
 template <typename Conv = AnyConv>
 std::int64_t conv_dims(const Node& conv) {
   if constexpr (Conv::dims > 0) return Conv::dims;
-  else return static_cast<std::int64_t>(conv.arg("stride").as_int_list().size());
+  else {
+    // The stride list's length, without building the list (as_int_list() for its errors).
+    const Argument& stride = conv.arg("stride");
+    if (stride.is_list()) {
+      const Argument::List& l = stride.as_list();
+      if (std::all_of(l.begin(), l.end(), [](const Argument& a) { return a.is_int(); }))
+        return static_cast<std::int64_t>(l.size());
+    }
+    return static_cast<std::int64_t>(stride.as_int_list().size());
+  }
 }
 // Whether a conv node is transposed: by its op, or `aten.convolution`'s `transposed` argument.
 template <typename Conv = AnyConv>

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -114,7 +115,7 @@ bool prepare_filter(const M& m, const void* ctx) {
   const bool grouped = conv_transposed<Conv>(conv_node) && conv_groups(conv_node) > 1;
   if (grouped != Grouped) return false;
   const auto* pc = static_cast<const PassContext*>(ctx);
-  if (!pc || !pc->module) return true;
+  if (!pc || !pc->module || pc->validated) return true;
   const Node& bn_node = *m[bn];
   check_parameters<Conv>(*pc->module, conv_node, bn_node, m[conv_weight],
                          {m[bn_weight], m[bn_bias], m[bn_running_mean], m[bn_running_var]});
@@ -256,25 +257,46 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
 
   // 2. Rewrite inside a transaction: on a failure (say, out of memory) the graph is put back
   //    exactly as it was. Annotations are re-pointed last, by a step that cannot fail midway.
-  PassContext apply{&module, nullptr};
+  //    Exactly the matches found (and validated) above are rewritten, in graph order.
+  PassContext apply{&module, nullptr, /*validated=*/true};
   opt.context = &apply;
   auto tx = module.graph.transaction();
-  pattern::RewriteReport r = rules.apply(module.graph, opt);
-  std::vector<std::pair<std::string, std::size_t>> fused;
+  pattern::RewriteReport r = rules.apply_found(module.graph, found, opt);
+  // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias,
+  // counted first by (op, bias) and spelt out once per variant.
+  struct Variant {
+    std::string_view op;
+    bool bias;
+    std::size_t count;
+  };
+  std::vector<Variant> variants;
   for (const auto& rp : r.replaced) {
-    // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias.
-    std::string key;
-    for (const auto& nm : rp.nodes_map)
-      if (nm.capture == "conv") key = std::string(nm.original->op()->op());
-    for (const auto& nm : rp.nodes_map)
-      if (nm.capture == "conv_bias") key += "+bias";
-    auto it = std::find_if(fused.begin(), fused.end(), [&](const auto& e) { return e.first == key; });
-    if (it == fused.end()) fused.emplace_back(std::move(key), 1);
-    else ++it->second;
+    std::string_view op;
+    bool bias = false;
+    for (const auto& nm : rp.nodes_map) {
+      if (nm.capture == "conv") op = nm.original->op()->op();
+      if (nm.capture == "conv_bias") bias = true;
+    }
+    auto it = std::find_if(variants.begin(), variants.end(),
+                           [&](const Variant& v) { return v.op == op && v.bias == bias; });
+    if (it == variants.end()) variants.push_back(Variant{op, bias, 1});
+    else ++it->count;
   }
-  detail::AnnotationUpdate update(r);  // may allocate; changes nothing yet
+  std::vector<std::pair<std::string, std::size_t>> fused;
+  fused.reserve(variants.size());
+  for (const Variant& v : variants) fused.emplace_back(std::string(v.op) + (v.bias ? "+bias" : ""), v.count);
+  // Annotations are re-pointed only when the graph has some (building the map costs a lookup
+  // per replaced node).
+  bool annotated = false;
+  for (const Node* n : module.graph.nodes())
+    if (n->has_meta() && n->meta().quantization_annotation) {
+      annotated = true;
+      break;
+    }
+  std::optional<detail::AnnotationUpdate> update;
+  if (annotated) update.emplace(r);  // may allocate; changes nothing yet
   detail::inherit_conv_meta(r);
-  update.apply(module.graph);
+  if (update) update->apply(module.graph);
   tx.commit();
   report.fused = std::move(fused);
   report.nodes_after = module.graph.size();

@@ -43,7 +43,7 @@ class Pool {
       return s;
     }
     if (chunks_.empty() || used_ == ChunkSize) {
-      chunks_.push_back(std::make_unique<Slot[]>(ChunkSize));
+      chunks_.push_back(std::unique_ptr<Slot[]>(new Slot[ChunkSize]));  // uninitialised: slots are constructed on use
       used_ = 0;
     }
     return &chunks_.back()[used_++];
