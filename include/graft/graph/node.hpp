@@ -299,7 +299,8 @@ inline std::vector<Argument> Node::normalized_args() const {
 // Why `n`'s arguments do not fit its op's schema (too many positional arguments, an unknown or
 // repeated keyword, a missing required argument, a value of the wrong kind), or empty when they
 // do or the op has no schema. Nodes may stand for int and float values (symbolic sizes), and a
-// number may stand for a Tensor (exported graphs write `add.Tensor(x, 1)`; it is wrapped).
+// number may stand for the `other` Tensor of a binary op (exported graphs write
+// `add.Tensor(x, 1)`; it is wrapped).
 inline std::string schema_mismatch(const Node& n) {
   const OpSchema* op = n.op();
   if (!n.is_call_function() || !op || !op->has_signature()) return {};
@@ -321,7 +322,7 @@ inline std::string schema_mismatch(const Node& n) {
     if (a.is_none()) return spec.optional || (spec.default_value && spec.default_value->is_none());
     const bool node = a.is_node();
     switch (spec.type) {
-      case ArgType::tensor: return node || a.is_number() || a.is_bool();
+      case ArgType::tensor: return node || ((a.is_number() || a.is_bool()) && spec.name == "other");
       case ArgType::tensor_list: {
         if (!a.is_list()) return false;
         for (const Argument& e : a.as_list())

@@ -91,6 +91,19 @@ void check_parameters(const Module& module, const Node& conv_node, const Node& b
       throw GraphError("conv node " + conv_node.describe() + ": weight of shape " + shape_to_string(weight->shape()) +
                        " does not split into " + std::to_string(groups) + " groups");
     c_out = transposed ? weight->shape()[1] * groups : weight->shape()[0];
+    // The input's channels, when its meta says its shape.
+    const Argument* input = conv_node.find_arg("input");
+    if (input && input->is_node() && input->as_node()->has_meta()) {
+      const auto& val = input->as_node()->meta().val;
+      if (val && !val->is_tuple && val->tensors.size() == 1 && val->tensors[0].shape.size() == weight->dim()) {
+        const std::int64_t have = val->tensors[0].shape[1];
+        const std::int64_t want = transposed ? weight->shape()[0] : weight->shape()[1] * groups;
+        if (have != want)
+          throw GraphError("conv node " + conv_node.describe() + ": its input has " + std::to_string(have) +
+                           " channels (meta val), the weight " + shape_to_string(weight->shape()) + " with " +
+                           std::to_string(groups) + " groups expects " + std::to_string(want) + " channels");
+      }
+    }
   }
   if (bias && bias->is_node() && c_out >= 0)
     if (const Tensor* b = constant_of(module, bias->as_node()); b && (b->dim() != 1 || b->shape()[0] != c_out))
