@@ -123,11 +123,17 @@ std::string signature(const Node& n) {
   return s;
 }
 
+std::set<std::string> tensor_names(const Module& m) {
+  std::set<std::string> names;
+  m.parameters.for_each([&](const NamedTensors::Entry& e) { names.insert(e.name); });
+  m.buffers.for_each([&](const NamedTensors::Entry& e) { names.insert(e.name); });
+  return names;
+}
+
 Snapshot snapshot(const Module& m) {
   Snapshot s;
   for (const Node* n : m.graph.nodes()) s.nodes.emplace(std::string(n->name()), signature(*n));
-  m.parameters.for_each([&](const NamedTensors::Entry& e) { s.tensors.insert(e.name); });
-  m.buffers.for_each([&](const NamedTensors::Entry& e) { s.tensors.insert(e.name); });
+  s.tensors = tensor_names(m);
   return s;
 }
 
@@ -246,8 +252,7 @@ int run_pass(const std::string& pass, int argc, char** argv) {
 
   progress.step("writing " + out.string());
   io::WriteOptions wo;
-  const Snapshot after_tensors = snapshot(m);
-  if (pass == "prepare" && after_tensors.tensors == before.tensors) {
+  if (pass == "prepare" && tensor_names(m) == before.tensors) {
     // prepare changes no tensor: point at the input's weights.
     if (!loaded.weights.empty()) wo.existing_weights = relative_to(loaded.weights, out.parent_path());
     else wo.existing_weights = std::string();

@@ -39,8 +39,7 @@ inline void write_dot(std::ostream& os, const Graph& g, const std::unordered_map
      << "  edge [arrowsize=0.6];\n";
   for (const Node* n : g.nodes()) {
     std::string label(n->name());
-    if (n->is_call_function()) label += "\\n" + detail::dot_escape(n->target());
-    else if (n->is_get_attr()) label += "\\n" + detail::dot_escape(n->target());
+    if (n->is_call_function() || n->is_get_attr()) label += "\\n" + detail::dot_escape(n->target());
     os << "  \"" << detail::dot_escape(n->name()) << "\" [label=\"" << label << '"';
     if (n->is_placeholder() || n->is_get_attr()) os << ", shape=ellipse";
     if (n->is_output()) os << ", shape=doubleoctagon";

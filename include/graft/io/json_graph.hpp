@@ -89,11 +89,6 @@ class Reader {
     if (!v.is_string()) fail(path + "." + key, "expected a string, got " + std::string(v.type_name()));
     return v.get<std::string>();
   }
-  static std::optional<std::int64_t> opt_int(const ojson& obj, const char* key) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return std::nullopt;
-    return it->get<std::int64_t>();
-  }
   std::optional<std::int64_t> int_field(const ojson& obj, const char* key, const std::string& path) const {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return std::nullopt;
