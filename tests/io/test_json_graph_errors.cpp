@@ -132,3 +132,57 @@ TEST_CASE("arguments that do not fit the op's schema are errors naming the node 
   check_error(graph_with(R"({"name": "r", "op": "call_function", "target": "aten.relu.default", "args": ["three"]})"),
               "argument 'self' must be Tensor, got str");
 }
+
+TEST_CASE("a number beyond double's range is a FormatError, not nlohmann's out_of_range") {
+  check_error(graph_with(R"({"name": "y", "op": "call_function", "target": "aten.mul.Tensor", "args": [{"node": "x"}, 1e3082]})"),
+              "bad.json: malformed JSON: [json.exception.out_of_range.406] number overflow parsing '1e3082'");
+}
+
+TEST_CASE("a graph larger than ReadOptions::max_file_bytes is refused before parsing") {
+  const std::string text = graph_with("");
+  io::ReadOptions opt;
+  opt.max_file_bytes = text.size() - 1;
+  CHECK_THROWS_WITH_AS(io::parse_graph(text, {}, opt, "big.json"),
+                       ("graph file big.json: " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                        std::to_string(text.size() - 1)).c_str(),
+                       io::FormatError);
+  opt.max_file_bytes = text.size();
+  CHECK(io::parse_graph(text, {}, opt).graph.size() == 3);
+  // The same limit applies to files, checked against the file size before reading.
+  const fs::path dir = fs::path(GRAFT_TMP_DIR) / "max_file_bytes";
+  fs::create_directories(dir);
+  io::write_files_atomically({{dir / "g.json", text}});
+  opt.max_file_bytes = 10;
+  CHECK_THROWS_WITH_AS(io::read_graph(dir / "g.json", opt), doctest::Contains("bytes, more than the limit of 10"),
+                       io::FormatError);
+}
+
+TEST_CASE("ReadOptions::max_nodes and max_depth are enforced with their values in the message") {
+  io::ReadOptions opt;
+  opt.max_nodes = 2;
+  CHECK_THROWS_WITH_AS(io::parse_graph(graph_with(""), {}, opt, "g.json"),
+                       "graph file g.json: $.nodes: 3 nodes, more than the limit 2", io::FormatError);
+  opt = {};
+  opt.max_depth = 3;
+  CHECK_THROWS_WITH_AS(io::parse_graph(graph_with(R"({"name": "y", "op": "call_function", "target": "my.op", "args": [[[1]]]})"), {}, opt, "g.json"),
+                       doctest::Contains("JSON nested deeper than the limit of 3 levels at byte"), io::FormatError);
+}
+
+TEST_CASE("weights given as bytes in memory are read instead of a file, with the same checks") {
+  const std::string text = R"({"graft": 1, "weights": "not/read.safetensors", "nodes": [
+    {"name": "x", "op": "placeholder", "target": "x"},
+    {"name": "w", "op": "get_attr", "target": "w"},
+    {"name": "y", "op": "call_function", "target": "aten.mul.Tensor", "args": [{"node": "x"}, {"node": "w"}]},
+    {"name": "output", "op": "output", "target": "output", "args": [{"node": "y"}]}]})";
+  const std::string bytes = serialize_safetensors({{"w", Tensor::from<float>({1.5f, -2.0f}, {2})}});
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  Module m = io::parse_graph_with_weights(text, data, bytes.size());
+  CHECK(m.attr("w") == Tensor::from<float>({1.5f, -2.0f}, {2}));
+  // A missing tensor is named; so is a malformed weights buffer (and its offset).
+  const std::string other = serialize_safetensors({{"v", Tensor::from<float>({1.0f}, {1})}});
+  CHECK_THROWS_WITH_AS(io::parse_graph_with_weights(text, reinterpret_cast<const unsigned char*>(other.data()), other.size()),
+                       doctest::Contains("get_attr node \"w\" names \"w\", which is not in the weights file <memory>"),
+                       io::FormatError);
+  CHECK_THROWS_WITH_AS(io::parse_graph_with_weights(text, data, 7), doctest::Contains("shorter than the 8-byte header length at offset 0"),
+                       io::FormatError);
+}

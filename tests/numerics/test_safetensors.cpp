@@ -190,3 +190,33 @@ TEST_CASE("safetensors: writing an unsupported dtype or duplicate name is refuse
   CHECK_THROWS_WITH_AS(graft::serialize_safetensors(dup), doctest::Contains("duplicate tensor name 'a'"),
                        graft::SafetensorsError);
 }
+
+TEST_CASE("safetensors: graft::SafetensorsLimits bound the file, the header, its nesting and its entries") {
+  const std::string bytes = graft::serialize_safetensors({{"a", graft::Tensor::from<float>({1.0f}, {1})}, {"b", graft::Tensor::from<float>({2.0f}, {1})}});
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  CHECK(graft::parse_safetensors(data, bytes.size()).tensors.size() == 2);
+  graft::SafetensorsLimits l;
+  l.max_file_bytes = bytes.size() - 1;
+  CHECK_THROWS_WITH_AS(graft::parse_safetensors(data, bytes.size(), "f", l),
+                       ("safetensors f: " + std::to_string(bytes.size()) + " bytes, more than the limit of " +
+                        std::to_string(bytes.size() - 1)).c_str(),
+                       graft::SafetensorsError);
+  l = {};
+  l.max_header_bytes = 16;
+  CHECK_THROWS_WITH_AS(graft::parse_safetensors(data, bytes.size(), "f", l), doctest::Contains("exceeds the limit of 16 bytes"),
+                       graft::SafetensorsError);
+  l = {};
+  l.max_tensors = 1;
+  CHECK_THROWS_WITH_AS(graft::parse_safetensors(data, bytes.size(), "f", l),
+                       "safetensors f: header has 2 entries, more than the limit of 1", graft::SafetensorsError);
+  l = {};
+  l.max_depth = 1;
+  CHECK_THROWS_WITH_AS(graft::parse_safetensors(data, bytes.size(), "f", l),
+                       doctest::Contains("header nests deeper than 1 levels at file offset"), graft::SafetensorsError);
+  // The defaults.
+  const graft::SafetensorsLimits d;
+  CHECK(d.max_file_bytes == std::uint64_t{64} << 30);
+  CHECK(d.max_header_bytes == std::uint64_t{100} << 20);
+  CHECK(d.max_depth == 64);
+  CHECK(d.max_tensors == 1'000'000);
+}

@@ -52,6 +52,17 @@ TEST_CASE("reading a tensor as the wrong element type names both dtypes") {
   CHECK_THROWS_WITH_AS(t.data<double>(), "tensor holds float32, not float64", TensorError);
 }
 
+TEST_CASE("a tensor larger than GRAFT_MAX_TENSOR_BYTES is refused before allocating") {
+  // 2^32 float32 elements are 16 GiB + 0 bytes: exactly the default limit, which is allowed in
+  // principle; one more row is not. Neither is allocated: the shape check throws first.
+  CHECK(kMaxTensorBytes == std::size_t{1} << 34);
+  CHECK_THROWS_WITH_AS(Tensor(DType::float32, {(1LL << 32) + 1}),
+                       "tensor shape [4294967297] needs 17179869188 bytes, more than the limit of 17179869184 "
+                       "(GRAFT_MAX_TENSOR_BYTES)",
+                       TensorError);
+  CHECK_THROWS_AS(Tensor(DType::float64, {1LL << 20, 1LL << 20, 4}), TensorError);
+}
+
 TEST_CASE("invalid shapes and dtypes are refused") {
   CHECK_THROWS_WITH_AS(Tensor(DType::float32, {2, -1}),
                        "tensor shape [2, -1] has a negative size at dimension 1", TensorError);

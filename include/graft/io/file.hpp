@@ -1,12 +1,15 @@
 // graft/io/file.hpp - whole-file reads, and writes that leave nothing behind on failure.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -20,10 +23,25 @@ class FileError : public Error {
 };
 
 // The bytes of `path`; a FileError naming the file when it cannot be read.
-inline std::string read_file(const std::filesystem::path& path) {
+inline std::string read_file(const std::filesystem::path& path,
+                             std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max()) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw FileError(path.string() + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError(path.string() + ": cannot open the file");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (std::filesystem::is_regular_file(path, ec)) {
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size > max_bytes)
+      throw FileError(path.string() + ": " + std::to_string(size) + " bytes, more than the limit of " +
+                      std::to_string(max_bytes));
+  }
+  std::string bytes;
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    bytes.append(chunk, static_cast<std::size_t>(in.gcount()));
+    if (bytes.size() > max_bytes)  // pipes and devices have no size to check up front
+      throw FileError(path.string() + ": more than the limit of " + std::to_string(max_bytes) + " bytes");
+  }
   if (in.bad()) throw FileError(path.string() + ": read failed");
   return bytes;
 }

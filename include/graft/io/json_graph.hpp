@@ -41,6 +41,8 @@ struct ReadOptions {
   bool load_weights = true;              // false: get_attr targets are not checked against tensors
   std::size_t max_nodes = 10'000'000;    // more nodes than this is an error
   std::size_t max_depth = 256;           // JSON nesting (arguments, meta) deeper than this is an error
+  std::uint64_t max_file_bytes = std::uint64_t{1} << 30;  // a graph file larger than 1 GiB is an error
+  SafetensorsLimits weights{};           // limits on the weights file (io/safetensors.hpp)
 };
 
 struct WriteOptions {
@@ -305,7 +307,8 @@ class Reader {
   // The "weights" field of the last document read (empty when none).
   const std::string& weights() const noexcept { return weights_; }
 
-  Module read(const ojson& doc, const std::filesystem::path& base_dir) {
+  // `in_memory`: the weights as safetensors bytes, used instead of the file the graph names.
+  Module read(const ojson& doc, const std::filesystem::path& base_dir, const SafetensorsBytes* in_memory = nullptr) {
     if (!doc.is_object()) fail("$", "expected a JSON object");
     auto version = doc.find("graft");
     if (version == doc.end()) fail("$", "missing \"graft\": 1 (not a graft graph file)");
@@ -381,11 +384,12 @@ class Reader {
       weights = it->get<std::string>();
     }
     if (opt_.load_weights) {
+      if (in_memory) weights = "<memory>";  // the tensors come from memory, whatever the file names
       if (!weights.empty()) {
-        const std::filesystem::path wp = base_dir / weights;
         SafetensorsFile file;
         try {
-          file = read_safetensors(wp.string());
+          file = in_memory ? parse_safetensors(in_memory->data, in_memory->size, "<memory>", opt_.weights)
+                           : read_safetensors((base_dir / weights).string(), opt_.weights);
         } catch (const Error& e) {
           fail("$.weights", e.what());
         }
@@ -545,8 +549,11 @@ struct LoadedGraph {
 
 namespace detail {
 inline LoadedGraph parse(std::string_view text, const std::filesystem::path& base_dir, const ReadOptions& opt,
-                         const std::string& source) {
+                         const std::string& source, const SafetensorsBytes* in_memory = nullptr) {
   Reader reader(source, opt);
+  if (text.size() > opt.max_file_bytes)
+    throw FormatError("graph file " + source + ": " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                      std::to_string(opt.max_file_bytes));
   // Depth is checked by a linear scan before parsing (nlohmann's parse callback, which could do
   // it, rescans containers and makes big files quadratic).
   if (auto at = graft::detail::json_too_deep_at(text.data(), text.data() + text.size(), opt.max_depth); at >= 0)
@@ -557,10 +564,16 @@ inline LoadedGraph parse(std::string_view text, const std::filesystem::path& bas
     doc = ojson::parse(text.begin(), text.end());
   } catch (const ojson::parse_error& e) {
     throw FormatError("graph file " + source + ": malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  } catch (const ojson::exception& e) {  // a number out of range (1e400): nlohmann says which, not where
+    throw FormatError("graph file " + source + ": malformed JSON: " + e.what());
   }
   LoadedGraph out;
-  out.module = reader.read(doc, base_dir);
-  if (!reader.weights().empty()) out.weights = base_dir / reader.weights();
+  try {
+    out.module = reader.read(doc, base_dir, in_memory);
+  } catch (const ojson::exception& e) {  // a safety net: every field is type-checked before use
+    throw FormatError("graph file " + source + ": unexpected JSON value: " + e.what());
+  }
+  if (!reader.weights().empty() && !in_memory) out.weights = base_dir / reader.weights();
   return out;
 }
 }  // namespace detail
@@ -571,11 +584,19 @@ inline Module parse_graph(std::string_view text, const std::filesystem::path& ba
   return detail::parse(text, base_dir, opt, source).module;
 }
 
+// Parses a graph file's text with its tensors given as safetensors bytes in memory (the graph's
+// `weights` field, if any, is ignored): for models that never touch a file system.
+inline Module parse_graph_with_weights(std::string_view text, const unsigned char* weights, std::size_t weights_size,
+                                       const ReadOptions& opt = {}, const std::string& source = "<memory>") {
+  const SafetensorsBytes bytes{weights, weights_size};
+  return detail::parse(text, {}, opt, source, &bytes).module;
+}
+
 // Reads `path` and the weights file it names (relative to it).
 inline LoadedGraph load_graph(const std::filesystem::path& path, const ReadOptions& opt = {}) {
   std::string text;
   try {
-    text = read_file(path);
+    text = read_file(path, opt.max_file_bytes);
   } catch (const FileError& e) {
     throw FormatError("graph file " + std::string(e.what()));
   }

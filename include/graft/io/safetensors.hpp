@@ -55,9 +55,22 @@ struct SafetensorsFile {
   bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
 };
 
-namespace detail {
+// Resource limits for reading safetensors; a file beyond any of them is a SafetensorsError
+// before anything is allocated for it. The defaults fit every real conv model with room to spare.
+struct SafetensorsLimits {
+  std::uint64_t max_file_bytes = std::uint64_t{64} << 30;    // the whole file (read into memory)
+  std::uint64_t max_header_bytes = std::uint64_t{100} << 20;  // the JSON header, as the Rust crate
+  std::size_t max_depth = 64;                                  // JSON nesting in the header (real: 3)
+  std::size_t max_tensors = 1'000'000;                         // entries in the header
+};
 
-inline constexpr std::uint64_t kMaxSafetensorsHeader = std::uint64_t{100} << 20;  // as the Rust crate
+// Safetensors bytes held in memory (not owned).
+struct SafetensorsBytes {
+  const unsigned char* data = nullptr;
+  std::size_t size = 0;
+};
+
+namespace detail {
 
 inline std::string_view safetensors_dtype_code(DType t) {
   switch (t) {
@@ -138,7 +151,7 @@ inline std::uint64_t json_u64(const nlohmann::json& j, const std::string& what) 
 
 // Parses a safetensors file held in memory. `source` names it in error messages.
 inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t size,
-                                         const std::string& source = "<memory>") {
+                                         const std::string& source = "<memory>", const SafetensorsLimits& limits = {}) {
   const std::string where = "safetensors " + source + ": ";
   if (size < 8)
     throw SafetensorsError(where + "file is " + std::to_string(size) +
@@ -147,15 +160,20 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
   if (header_len > size - 8)
     throw SafetensorsError(where + "header length " + std::to_string(header_len) + " (at offset 0) exceeds the " +
                            std::to_string(size - 8) + " bytes after it");
-  if (header_len > detail::kMaxSafetensorsHeader)
-    throw SafetensorsError(where + "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
+  if (size > limits.max_file_bytes)
+    throw SafetensorsError(where + std::to_string(size) + " bytes, more than the limit of " +
+                           std::to_string(limits.max_file_bytes));
+  if (header_len > limits.max_header_bytes)
+    throw SafetensorsError(where + "header length " + std::to_string(header_len) + " exceeds the limit of " +
+                           std::to_string(limits.max_header_bytes) + " bytes");
   const std::size_t data_begin = 8 + static_cast<std::size_t>(header_len);
   const std::size_t data_size = size - data_begin;
 
-  // A real header nests three levels; anything deeper than 64 is refused before parsing.
+  // A real header nests three levels; anything deeper than the limit is refused before parsing.
   const char* header_text = reinterpret_cast<const char*>(bytes + 8);
-  if (auto at = detail::json_too_deep_at(header_text, header_text + header_len, 64); at >= 0)
-    throw SafetensorsError(where + "header nests deeper than 64 levels at file offset " + std::to_string(8 + at));
+  if (auto at = detail::json_too_deep_at(header_text, header_text + header_len, limits.max_depth); at >= 0)
+    throw SafetensorsError(where + "header nests deeper than " + std::to_string(limits.max_depth) +
+                           " levels at file offset " + std::to_string(8 + at));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes + 8, bytes + data_begin);
@@ -163,8 +181,13 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
     // e.byte is 1-based within the header.
     throw SafetensorsError(where + "header is not valid JSON near file offset " +
                            std::to_string(8 + (e.byte ? e.byte - 1 : 0)) + ": " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number out of range (1e400)
+    throw SafetensorsError(where + "header is not valid JSON: " + e.what());
   }
   if (!header.is_object()) throw SafetensorsError(where + "header at offset 8 is not a JSON object");
+  if (header.size() > limits.max_tensors)
+    throw SafetensorsError(where + "header has " + std::to_string(header.size()) + " entries, more than the limit of " +
+                           std::to_string(limits.max_tensors));
 
   SafetensorsFile file;
   struct Range {
@@ -261,7 +284,7 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
 }
 
 // Reads a safetensors file from disk.
-inline SafetensorsFile read_safetensors(const std::string& path) {
+inline SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimits& limits = {}) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     throw SafetensorsError("safetensors " + path + (std::filesystem::exists(path, ec) ? ": not a regular file" : ": cannot open the file"));
@@ -269,11 +292,14 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
   if (!in) throw SafetensorsError("safetensors " + path + ": cannot open the file");
   std::streamoff len = in.tellg();
   if (len < 0) throw SafetensorsError("safetensors " + path + ": cannot read the file size");
+  if (static_cast<std::uint64_t>(len) > limits.max_file_bytes)
+    throw SafetensorsError("safetensors " + path + ": " + std::to_string(len) + " bytes, more than the limit of " +
+                           std::to_string(limits.max_file_bytes));
   std::vector<unsigned char> buf(static_cast<std::size_t>(len));
   in.seekg(0);
   if (len > 0 && !in.read(reinterpret_cast<char*>(buf.data()), len))
     throw SafetensorsError("safetensors " + path + ": read failed");
-  return parse_safetensors(buf.data(), buf.size(), path);
+  return parse_safetensors(buf.data(), buf.size(), path, limits);
 }
 
 // Serialises tensors (stored in the given order, 8-byte aligned data section) and metadata.

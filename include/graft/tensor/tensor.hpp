@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "graft/error.hpp"
+#include "graft/fault.hpp"
 #include "graft/tensor/dtype.hpp"
 
 namespace graft {
@@ -26,6 +27,14 @@ inline std::string shape_to_string(const Shape& s) {
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
 }
+
+// The largest tensor graft allocates, in bytes (16 GiB unless the including program defines
+// GRAFT_MAX_TENSOR_BYTES before the first graft header). A shape beyond it is a TensorError, so a
+// hostile file or literal argument (a huge padding, say) cannot make graft allocate without bound.
+#ifndef GRAFT_MAX_TENSOR_BYTES
+#define GRAFT_MAX_TENSOR_BYTES (std::size_t{1} << 34)
+#endif
+inline constexpr std::size_t kMaxTensorBytes = GRAFT_MAX_TENSOR_BYTES;
 
 namespace detail {
 struct AlignedDelete {
@@ -46,6 +55,9 @@ inline std::size_t checked_numel(const Shape& shape, std::size_t element_size) {
       throw TensorError("tensor shape " + shape_to_string(shape) + " has too many elements");
     n *= d;
   }
+  if (n * element_size > kMaxTensorBytes)
+    throw TensorError("tensor shape " + shape_to_string(shape) + " needs " + std::to_string(n * element_size) +
+                      " bytes, more than the limit of " + std::to_string(kMaxTensorBytes) + " (GRAFT_MAX_TENSOR_BYTES)");
   return n;
 }
 }  // namespace detail
@@ -168,6 +180,7 @@ class Tensor {
   void allocate() {
     std::size_t bytes = nbytes();
     if (bytes == 0) return;
+    GRAFT_FAULT_POINT("tensor: allocation");
     data_.reset(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t(64))));
   }
   template <typename T>
