@@ -25,6 +25,7 @@
 #include "graft/graph/detail/pool.hpp"
 #include "graft/graph/detail/string_table.hpp"
 #include "graft/error.hpp"
+#include "graft/fault.hpp"
 #include "graft/graph/meta.hpp"
 #include "graft/graph/node.hpp"
 #include "graft/graph/schema.hpp"
@@ -538,6 +539,7 @@ class Graph {
   // Links a new use record at the end of `input`'s users. Logged unless `log_it` is false (the
   // uses of a node created inside the transaction are undone with the node).
   detail::Use* make_use(Node* input, Node* user, bool log_it = true) {
+    GRAFT_FAULT_POINT("graph: use added");
     if (journal_ && log_it) journal_->entries.reserve_more(1);
     detail::Use* u = uses_.make(input, user, input->users_tail_, nullptr);
     if (journal_ && log_it) log(JournalEntry::Kind::use_linked).use = u;
@@ -901,6 +903,7 @@ inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
 inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view target,
                            std::vector<Argument> args, Kwargs kwargs, std::string_view name,
                            NameMode mode) {
+  GRAFT_FAULT_POINT("graph: node created");
   if (insert_before_ != root_.get() && (insert_before_->erased_ || insert_before_->owner_ != this))
     throw GraphError("insertion point " + insert_before_->describe() + " is no longer in the graph");
   // Everything that can fail is checked, and all memory but the use records' is obtained,

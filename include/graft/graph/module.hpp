@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "graft/error.hpp"
+#include "graft/fault.hpp"
 #include "graft/graph/detail/string_table.hpp"
 #include "graft/graph/graph.hpp"
 #include "graft/tensor/tensor.hpp"
@@ -49,6 +50,7 @@ class NamedTensors {
 
   // Adds `name`; an error when it exists.
   Tensor& add(std::string name, Tensor t) {
+    GRAFT_FAULT_POINT("module: tensor added");
     const std::uint64_t h = detail::hash_string(name);
     if (index_.find(name, h)) throw GraphError("tensor '" + name + "' already exists");
     index_.reserve_more();

@@ -16,6 +16,7 @@
 #include "graft/graph/argument.hpp"
 #include "graft/graph/detail/small_vec.hpp"
 #include "graft/error.hpp"
+#include "graft/fault.hpp"
 #include "graft/graph/meta.hpp"
 #include "graft/graph/schema.hpp"
 
@@ -188,7 +189,10 @@ class Node {
   }
   // Write access; creates the metadata on first use.
   Meta& meta() {
-    if (!meta_) meta_ = std::make_unique<Meta>();
+    if (!meta_) {
+      GRAFT_FAULT_POINT("node: metadata created");
+      meta_ = std::make_unique<Meta>();
+    }
     return *meta_;
   }
 

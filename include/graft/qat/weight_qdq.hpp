@@ -100,96 +100,113 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
       const Node* w = n->args()[1].as_node();
       if (w->target() == "aten.mul.Tensor" || w->target() == "aten.reshape.default") convs.push_back(n);
     }
+  // Atomic: the graph changes inside a transaction and the buffers added are removed again if
+  // anything fails (running out of memory, say), so a failure leaves the module as it was.
+  auto tx = g.transaction();
+  std::vector<std::string> added;
   int count = 0;
-  for (Node* conv : convs) {
-    Node* scaled = conv->args()[1].as_node();
-    const Tensor w = detail::scaled_weight_value(m, conv, scaled);
-    const bool transposed = conv_transposed(*conv);
-    const std::int64_t axis = transposed ? 1 : 0;
-    // Qparam tensors are named after the weight: "<weight>_scales", "<weight>_zero_points", ...
-    auto add_buffer = [&](const std::string& suffix, Tensor t) {
-      const std::string name = m.unique_attr_name(detail::weight_target(scaled) + suffix);
-      m.buffers.add(name, std::move(t));
-      return g.get_attr(name);
-    };
-    auto guard = g.inserting_before(conv);
-    Node* q = nullptr;
-    Node* dq = nullptr;
-    std::vector<float> wscales;
-    if (!spec.per_channel) {
-      const float s = !spec.weight_scales.empty() ? spec.weight_scales[0] : static_cast<float>(
-          spec.headroom * kernels::symmetric_scale(-detail::max_abs(w, 0, w.numel()), detail::max_abs(w, 0, w.numel()),
-                                                   spec.weight_qmin, spec.weight_qmax));
-      wscales.push_back(s);
-      if (spec.tensor_overload) {
-        Tensor st(DType::float64, {});
-        st.data<double>()[0] = s;
-        Tensor zt(DType::int64, {});
-        zt.data<std::int64_t>()[0] = 0;
-        Node* sn = add_buffer("_scale", std::move(st));
-        Node* zn = add_buffer("_zero_point", std::move(zt));
-        q = g.call_function("quantized_decomposed.quantize_per_tensor.tensor", {scaled, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
-        dq = g.call_function("quantized_decomposed.dequantize_per_tensor.tensor", {q, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
-      } else {
-        q = g.call_function("quantized_decomposed.quantize_per_tensor.default", {scaled, double(s), 0, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
-        dq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {q, double(s), 0, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+  try {
+    for (Node* conv : convs) {
+      Node* scaled = conv->args()[1].as_node();
+      Tensor w;
+      try {
+        w = detail::scaled_weight_value(m, conv, scaled);
+      } catch (const Error& e) {
+        throw GraphError("conv node " + conv->describe() + ": cannot compute its scaled weight: " + e.what());
       }
-    } else {
-      const std::int64_t channels = w.shape()[static_cast<std::size_t>(axis)];
-      std::size_t inner = 1;
-      for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < w.shape().size(); ++d) inner *= static_cast<std::size_t>(w.shape()[d]);
-      const std::size_t outer = w.numel() / (inner * static_cast<std::size_t>(channels));
-      Tensor scales(DType::float32, {channels});
-      Tensor zps(DType::int64, {channels});
-      for (std::int64_t c = 0; c < channels; ++c) {
-        float a = 0;
-        for (std::size_t o = 0; o < outer; ++o) {
-          const std::size_t b0 = (o * static_cast<std::size_t>(channels) + static_cast<std::size_t>(c)) * inner;
-          a = std::max(a, detail::max_abs(w, b0, b0 + inner));
-        }
-        scales.data<float>()[c] =
-            !spec.weight_scales.empty()
-                ? spec.weight_scales[static_cast<std::size_t>(c)]
-                : static_cast<float>(spec.headroom * kernels::symmetric_scale(-a, a, spec.weight_qmin, spec.weight_qmax));
-        zps.data<std::int64_t>()[c] = 0;
-        wscales.push_back(scales.data<float>()[c]);
-      }
-      Node* sn = add_buffer("_scales", std::move(scales));
-      Node* zn = add_buffer("_zero_points", std::move(zps));
-      q = g.call_function("quantized_decomposed.quantize_per_channel.default", {scaled, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
-      dq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {q, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
-    }
-    g.replace_input_with(conv, scaled, dq);
-
-    const Argument* bias = conv->args().size() > 2 ? &conv->args()[2] : nullptr;
-    if (spec.quantize_bias && bias && bias->is_node()) {
-      Node* zero = bias->as_node();
-      constexpr std::int64_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
-      Node* bq;
-      Node* bdq;
+      const bool transposed = conv_transposed(*conv);
+      const std::int64_t axis = transposed ? 1 : 0;
+      // Qparam tensors are named after the weight: "<weight>_scales", "<weight>_zero_points", ...
+      auto add_buffer = [&](const std::string& suffix, Tensor t) {
+        const std::string name = m.unique_attr_name(detail::weight_target(scaled) + suffix);
+        added.push_back(name);
+        m.buffers.add(name, std::move(t));
+        return g.get_attr(name);
+      };
+      auto guard = g.inserting_before(conv);
+      Node* q = nullptr;
+      Node* dq = nullptr;
+      std::vector<float> wscales;
       if (!spec.per_channel) {
-        const double s = spec.bias_scale > 0 ? spec.bias_scale : spec.input_scale * wscales[0];
-        bq = g.call_function("quantized_decomposed.quantize_per_tensor.default", {zero, s, 0, lo, hi, DType::int32});
-        bdq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {bq, s, 0, lo, hi, DType::int32});
-      } else {
-        // Per-channel bias scales: one per output channel (transposed weights: axis 1 holds
-        // C_out/groups channels, repeated per group).
-        const std::int64_t c_out = m.attr_of(*zero->args()[0].as_node()).numel();
-        Tensor scales(DType::float32, {c_out});
-        Tensor zps(DType::int64, {c_out});
-        for (std::int64_t c = 0; c < c_out; ++c) {
-          scales.data<float>()[c] = static_cast<float>(spec.input_scale * wscales[static_cast<std::size_t>(c) % wscales.size()]);
-          zps.data<std::int64_t>()[c] = 0;
+        const float s = !spec.weight_scales.empty() ? spec.weight_scales[0] : static_cast<float>(
+            spec.headroom * kernels::symmetric_scale(-detail::max_abs(w, 0, w.numel()), detail::max_abs(w, 0, w.numel()),
+                                                     spec.weight_qmin, spec.weight_qmax));
+        wscales.push_back(s);
+        if (spec.tensor_overload) {
+          Tensor st(DType::float64, {});
+          st.data<double>()[0] = s;
+          Tensor zt(DType::int64, {});
+          zt.data<std::int64_t>()[0] = 0;
+          Node* sn = add_buffer("_scale", std::move(st));
+          Node* zn = add_buffer("_zero_point", std::move(zt));
+          q = g.call_function("quantized_decomposed.quantize_per_tensor.tensor", {scaled, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+          dq = g.call_function("quantized_decomposed.dequantize_per_tensor.tensor", {q, sn, zn, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+        } else {
+          q = g.call_function("quantized_decomposed.quantize_per_tensor.default", {scaled, double(s), 0, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+          dq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {q, double(s), 0, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
         }
-        Node* sn = add_buffer("_bias_scales", std::move(scales));
-        Node* zn = add_buffer("_bias_zero_points", std::move(zps));
-        bq = g.call_function("quantized_decomposed.quantize_per_channel.default", {zero, sn, zn, 0, lo, hi, DType::int32});
-        bdq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {bq, sn, zn, 0, lo, hi, DType::int32});
+      } else {
+        const std::int64_t channels = w.shape()[static_cast<std::size_t>(axis)];
+        std::size_t inner = 1;
+        for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < w.shape().size(); ++d) inner *= static_cast<std::size_t>(w.shape()[d]);
+        const std::size_t outer = w.numel() / (inner * static_cast<std::size_t>(channels));
+        Tensor scales(DType::float32, {channels});
+        Tensor zps(DType::int64, {channels});
+        for (std::int64_t c = 0; c < channels; ++c) {
+          float a = 0;
+          for (std::size_t o = 0; o < outer; ++o) {
+            const std::size_t b0 = (o * static_cast<std::size_t>(channels) + static_cast<std::size_t>(c)) * inner;
+            a = std::max(a, detail::max_abs(w, b0, b0 + inner));
+          }
+          scales.data<float>()[c] =
+              !spec.weight_scales.empty()
+                  ? spec.weight_scales[static_cast<std::size_t>(c)]
+                  : static_cast<float>(spec.headroom * kernels::symmetric_scale(-a, a, spec.weight_qmin, spec.weight_qmax));
+          zps.data<std::int64_t>()[c] = 0;
+          wscales.push_back(scales.data<float>()[c]);
+        }
+        Node* sn = add_buffer("_scales", std::move(scales));
+        Node* zn = add_buffer("_zero_points", std::move(zps));
+        q = g.call_function("quantized_decomposed.quantize_per_channel.default", {scaled, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
+        dq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {q, sn, zn, axis, spec.weight_qmin, spec.weight_qmax, spec.weight_dtype});
       }
-      g.replace_input_with(conv, zero, bdq);
+      g.replace_input_with(conv, scaled, dq);
+
+      const Argument* bias = conv->args().size() > 2 ? &conv->args()[2] : nullptr;
+      if (spec.quantize_bias && bias && bias->is_node()) {
+        Node* zero = bias->as_node();
+        constexpr std::int64_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+        Node* bq;
+        Node* bdq;
+        if (!spec.per_channel) {
+          const double s = spec.bias_scale > 0 ? spec.bias_scale : spec.input_scale * wscales[0];
+          bq = g.call_function("quantized_decomposed.quantize_per_tensor.default", {zero, s, 0, lo, hi, DType::int32});
+          bdq = g.call_function("quantized_decomposed.dequantize_per_tensor.default", {bq, s, 0, lo, hi, DType::int32});
+        } else {
+          // Per-channel bias scales: one per output channel (transposed weights: axis 1 holds
+          // C_out/groups channels, repeated per group).
+          const std::int64_t c_out = m.attr_of(*zero->args()[0].as_node()).numel();
+          Tensor scales(DType::float32, {c_out});
+          Tensor zps(DType::int64, {c_out});
+          for (std::int64_t c = 0; c < c_out; ++c) {
+            scales.data<float>()[c] = static_cast<float>(spec.input_scale * wscales[static_cast<std::size_t>(c) % wscales.size()]);
+            zps.data<std::int64_t>()[c] = 0;
+          }
+          Node* sn = add_buffer("_bias_scales", std::move(scales));
+          Node* zn = add_buffer("_bias_zero_points", std::move(zps));
+          bq = g.call_function("quantized_decomposed.quantize_per_channel.default", {zero, sn, zn, 0, lo, hi, DType::int32});
+          bdq = g.call_function("quantized_decomposed.dequantize_per_channel.default", {bq, sn, zn, 0, lo, hi, DType::int32});
+        }
+        g.replace_input_with(conv, zero, bdq);
+      }
+      ++count;
     }
-    ++count;
+  } catch (...) {
+    for (auto it = added.rbegin(); it != added.rend(); ++it)
+      if (m.buffers.contains(*it)) m.buffers.erase(*it);
+    throw;  // the transaction puts the graph back
   }
+  tx.commit();
   return count;
 }
 
