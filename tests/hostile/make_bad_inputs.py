@@ -320,6 +320,35 @@ def cases():
         dump(doc(with_node(good, "conv2d", args=conv_args()[:4] + [[2**40, 2**40]] + conv_args()[5:]))))
     add("91_rt_conv_negative_dilation", "conv2d with dilation [-1, -1]",
         dump(doc(with_node(good, "conv2d", args=conv_args()[:5] + [[-1, -1]] + conv_args()[6:]))))
+
+    # -- found by the fuzzers (tests/fuzz): each crash becomes a case here
+    add("100_fuzz_float_overflow", "an argument 1e3082, beyond double's range (fuzz_json_graph: escaped as nlohmann's out_of_range)",
+        dump(doc(with_node(good, "relu", args=[ref("batch_norm"), "@BIG@"]))).replace(b'"@BIG@"', b"1e3082"))
+
+    # A prepared (simulated-fold) conv whose running_var went negative: quantize computes the
+    # scaled weight from it (fuzz_end_to_end: quantize was not atomic; `_q_` cases run quantize).
+    prepared = [
+        node("x", "placeholder", "x", meta={"val": {"shape": [1, 3, 8, 8], "dtype": "float32"}}),
+        node("conv_weight", "get_attr", "conv.weight"),
+        node("bn_weight", "get_attr", "bn.weight"),
+        node("bn_bias", "get_attr", "bn.bias"),
+        node("bn_running_mean", "get_attr", "bn.running_mean"),
+        node("bn_running_var", "get_attr", "bn.running_var"),
+        node("add", "call_function", "aten.add.Tensor", [ref("bn_running_var"), 1e-5]),
+        node("sqrt", "call_function", "aten.sqrt.default", [ref("add")]),
+        node("div", "call_function", "aten.div.Tensor", [ref("bn_weight"), ref("sqrt")]),
+        node("reshape", "call_function", "aten.reshape.default", [ref("div"), [-1, 1, 1, 1]]),
+        node("mul", "call_function", "aten.mul.Tensor", [ref("conv_weight"), ref("reshape")]),
+        node("conv2d", "call_function", "aten.conv2d.default", [ref("x"), ref("mul"), None, [1, 1], [1, 1]]),
+        node("reshape_1", "call_function", "aten.reshape.default", [ref("div"), [1, -1, 1, 1]]),
+        node("div_1", "call_function", "aten.div.Tensor", [ref("conv2d"), ref("reshape_1")]),
+        node("batch_norm", "call_function", "aten.batch_norm.default",
+             [ref("div_1"), ref("bn_weight"), ref("bn_bias"), ref("bn_running_mean"), ref("bn_running_var"), True, 0.1, 1e-5, False]),
+        node("output", "output", "output", [ref("batch_norm")]),
+    ]
+    weights = valid_weights(bn__running_var=tensor("F32", [C_OUT], [-2.0688091177796095e-37, 1.0, 1.0, 1.0]))
+    add("101_fuzz_q_prepared_negative_var", "a prepared conv-bn whose running_var has a tiny negative entry, quantized",
+        dump(doc(prepared, weights=own("101_fuzz_q_prepared_negative_var"))), weights)
     return C
 
 
