@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "graft/io/safetensors.hpp"
+#include "graft/tensor/conv.hpp"
 #include "graft/tensor/ops.hpp"
 #include "graft/tensor/tensor.hpp"
 
@@ -73,5 +74,17 @@ inline double rel_err(const graft::Tensor& a, const graft::Tensor& b) {
 }
 
 inline double tol(const Case& c) { return c.f64() ? 1e-12 : 1e-5; }
+
+// The conv parameters a golden case was made with (transposed and output_padding when present).
+inline graft::kernels::ConvParams conv_params(const Case& c) {
+  graft::kernels::ConvParams p;
+  if (c.params.contains("transposed")) p.transposed = c.params.at("transposed").get<bool>();
+  p.stride = c.ints("stride");
+  p.padding = c.ints("padding");
+  p.dilation = c.ints("dilation");
+  if (c.params.contains("output_padding")) p.output_padding = c.ints("output_padding");
+  p.groups = c.params.at("groups").get<std::int64_t>();
+  return p;
+}
 
 }  // namespace golden

@@ -19,17 +19,6 @@ graft::kernels::FoldedConvBn fold_golden(const golden::Case& c) {
                                               c.params.at("groups").get<std::int64_t>());
 }
 
-graft::kernels::ConvParams conv_params(const golden::Case& c) {
-  graft::kernels::ConvParams p;
-  p.transposed = c.params.at("transposed").get<bool>();
-  p.stride = c.ints("stride");
-  p.padding = c.ints("padding");
-  p.dilation = c.ints("dilation");
-  p.output_padding = c.ints("output_padding");
-  p.groups = c.params.at("groups").get<std::int64_t>();
-  return p;
-}
-
 }  // namespace
 
 TEST_CASE("fold: folded weight and bias match fuse_conv_bn_weights (float64 reference for float32)") {
@@ -68,10 +57,10 @@ TEST_CASE("fold: conv with the folded parameters reproduces conv -> batch_norm(e
   for (const auto& c : golden::load_all("fold_")) {
     CAPTURE(c.name);
     auto f = fold_golden(c);
-    graft::Tensor y = graft::kernels::convolution(c["input"], f.weight, &f.bias, conv_params(c));
+    graft::Tensor y = graft::kernels::convolution(c["input"], f.weight, &f.bias, golden::conv_params(c));
     CHECK(golden::rel_err(y, c["reference_output"]) < golden::tol(c) * (c.f64() ? 100 : 1));
     // And graft's own conv -> BN chain agrees with it.
-    graft::Tensor conv = graft::kernels::convolution(c["input"], c["weight"], c.find("bias"), conv_params(c));
+    graft::Tensor conv = graft::kernels::convolution(c["input"], c["weight"], c.find("bias"), golden::conv_params(c));
     graft::Tensor rm = c["running_mean"], rv = c["running_var"];
     auto bn = graft::kernels::batch_norm(conv, &c["bn_weight"], &c["bn_bias"], &rm, &rv, false, 0.1,
                                          c.params.at("eps").get<double>());

@@ -21,15 +21,6 @@ using graft::Tensor;
 
 const char* kBnOps[] = {"aten.batch_norm.default", "aten._native_batch_norm_legit.default", "aten.native_batch_norm.default"};
 
-k::ConvParams conv_params(const golden::Case& c) {
-  k::ConvParams p;
-  p.stride = c.ints("stride");
-  p.padding = c.ints("padding");
-  p.dilation = c.ints("dilation");
-  p.groups = c.params.at("groups").get<std::int64_t>();
-  return p;
-}
-
 }  // namespace
 
 TEST_CASE("interpreter: conv -> bn -> relu in eval mode matches the PyTorch reference for every BN spelling") {
@@ -64,7 +55,7 @@ TEST_CASE("interpreter: training mode updates the module's running stats and num
     graft::Module m = convbn::build(c, o);
     auto out = graft::run_module(m, {c["input"]});
     // Reference: the kernels called directly.
-    Tensor conv = k::convolution(c["input"], c["weight"], c.find("bias"), conv_params(c));
+    Tensor conv = k::convolution(c["input"], c["weight"], c.find("bias"), golden::conv_params(c));
     Tensor rm = c["running_mean"], rv = c["running_var"];
     auto bn = k::batch_norm(conv, &c["bn_weight"], &c["bn_bias"], &rm, &rv, true, 0.1, c.params.at("eps").get<double>());
     CHECK(out[0] == k::relu(bn.output));

@@ -32,15 +32,6 @@ Tensor scaled_weight(const golden::Case& c, const Tensor& running_var) {
   return k::mul(c["weight"], channel_shaped(sf, nd, true));
 }
 
-k::ConvParams conv_params(const golden::Case& c) {
-  k::ConvParams p;
-  p.stride = c.ints("stride");
-  p.padding = c.ints("padding");
-  p.dilation = c.ints("dilation");
-  p.groups = c.params.at("groups").get<std::int64_t>();
-  return p;
-}
-
 Tensor fake_quant(const golden::Case& c, const Tensor& sw) {
   if (per_channel(c)) return k::fake_quantize_per_channel(sw, c["weight_fq_scale"], c["weight_fq_zero_point"], 0, -128, 127);
   return k::fake_quantize_per_tensor(sw, k::item(c["weight_fq_scale"]),
@@ -91,7 +82,7 @@ TEST_CASE("qat_convbn: kernels reproduce the approximate forward and the running
     const auto nd = c.params.at("spatial_dims").get<std::int64_t>();
     Tensor std_ = k::sqrt(k::add(c["running_var"], k::scalar_tensor(c["running_var"], c.params.at("eps").get<double>())));
     Tensor sf = k::div(c["bn_weight"], std_);
-    Tensor conv = k::convolution(c["input"], c["fq_weight"], nullptr, conv_params(c));
+    Tensor conv = k::convolution(c["input"], c["fq_weight"], nullptr, golden::conv_params(c));
     Tensor orig = k::div(conv, channel_shaped(sf, nd, false));
     if (c.find("bias")) orig = k::add(orig, channel_shaped(c["bias"], nd, false));
     Tensor rm = c["running_mean"], rv = c["running_var"];
@@ -108,14 +99,14 @@ TEST_CASE("qat_convbn: the slow path (stats from the unquantized conv, scale fro
   REQUIRE(c.params.at("forward_path").get<std::string>() == "slow");
   const auto nd = c.params.at("spatial_dims").get<std::int64_t>();
   const double eps = c.params.at("eps").get<double>();
-  Tensor conv_out = k::convolution(c["input"], c["weight"], nullptr, conv_params(c));
+  Tensor conv_out = k::convolution(c["input"], c["weight"], nullptr, golden::conv_params(c));
   Tensor stats_src = k::add(conv_out, channel_shaped(c["bias"], nd, false));
   Tensor rm = c["running_mean"], rv = c["running_var"];
   k::batch_norm(stats_src, nullptr, nullptr, &rm, &rv, true, c.params.at("momentum").get<double>(), eps);
   CHECK(golden::rel_err(rm, c["running_mean_after"]) < 1e-5);
   CHECK(golden::rel_err(rv, c["running_var_after"]) < 1e-5);
   CHECK(golden::rel_err(scaled_weight(c, c["running_var_after"]), c["scaled_weight"]) < 1e-6);
-  Tensor conv_q = k::convolution(c["input"], c["fq_weight"], nullptr, conv_params(c));
+  Tensor conv_q = k::convolution(c["input"], c["fq_weight"], nullptr, golden::conv_params(c));
   auto stats = k::batch_norm(conv_out, nullptr, nullptr, nullptr, nullptr, true, 0.0, eps);  // batch mean / invstd
   Tensor running_std = k::sqrt(k::add(c["running_var_after"], k::scalar_tensor(rm, eps)));
   Tensor ratio = k::mul(running_std, stats.save_invstd);  // running_std / batch_std

@@ -21,12 +21,6 @@ using qat::QuantizeSpec;
 using qat::insert_weight_qdq;
 using qat::insert_activation_qdq;
 
-inline std::size_t count_op(const Graph& g, std::string_view target) {
-  std::size_t n = 0;
-  for (const Node* node : g.nodes()) n += node->target() == target;
-  return n;
-}
-
 inline std::size_t count_ops_containing(const Graph& g, std::string_view part) {
   std::size_t n = 0;
   for (const Node* node : g.nodes()) n += node->target().find(part) != std::string_view::npos;
@@ -57,27 +51,6 @@ inline ConvSpec cs(std::string op, std::int64_t in, std::int64_t out, std::int64
   c.bias = bias;
   c.transposed = transposed;  // aten.convolution only
   return c;
-}
-
-inline double value_at(const Tensor& t, std::size_t i) {
-  return t.dtype() == DType::float64 ? t.data<double>()[i] : static_cast<double>(t.data<float>()[i]);
-}
-
-// max |a - b| / max |b|.
-inline double relative_error(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.numel(); ++i) {
-    diff = std::max(diff, std::abs(value_at(a, i) - value_at(b, i)));
-    scale = std::max(scale, std::abs(value_at(b, i)));
-  }
-  return scale == 0 ? diff : diff / scale;
-}
-
-inline Tensor input_for(const ConvSpec& c, DType dtype = DType::float32) {
-  Shape s{2, c.in};
-  for (std::int64_t d = 0; d < c.dims; ++d) s.push_back(c.dims == 3 ? 4 : 6);
-  return filled(s, -1.0, 2.0, dtype);
 }
 
 // x -> conv -> bn [-> getitem] -> relu -> output, prepared, with weight (and bias) q/dq.

@@ -17,7 +17,6 @@ constexpr std::string_view kDQpt = "quantized_decomposed.dequantize_per_tensor.d
 constexpr std::string_view kQpc = "quantized_decomposed.quantize_per_channel.default";
 constexpr std::string_view kDQpc = "quantized_decomposed.dequantize_per_channel.default";
 
-Node* arg_node(const Node* n, std::size_t i) { return n->args().at(i).as_node(); }
 
 // No BN and nothing of the simulated fold is left.
 void check_no_simulated_fold(const Graph& g) {

@@ -13,14 +13,11 @@ using namespace graft;
 using graft::test::BnSpec;
 using graft::test::Builder;
 using graft::test::ConvSpec;
+using graft::test::arg_node;
+using graft::test::count_op;
 
 namespace {
 
-std::size_t count_op(const Graph& g, std::string_view target) {
-  std::size_t n = 0;
-  for (const Node* node : g.nodes()) n += node->target() == target;
-  return n;
-}
 
 Node* only(const Graph& g, std::string_view target) {
   Node* found = nullptr;
@@ -33,7 +30,6 @@ Node* only(const Graph& g, std::string_view target) {
   return found;
 }
 
-Node* arg_node(const Node* n, std::size_t i) { return n->args().at(i).as_node(); }
 
 // x -> conv -> bn [-> getitem] -> relu -> output
 Builder single(const ConvSpec& c, const BnSpec& b = {}) {

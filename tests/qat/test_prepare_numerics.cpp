@@ -16,23 +16,12 @@ using namespace graft;
 using graft::test::BnSpec;
 using graft::test::Builder;
 using graft::test::ConvSpec;
+using graft::test::input_for;
+using graft::test::relative_error;
 
 namespace {
 
-double value_at(const Tensor& t, std::size_t i) {
-  return t.dtype() == DType::float64 ? t.data<double>()[i] : static_cast<double>(t.data<float>()[i]);
-}
 
-// max |a - b| / max |b|, over all elements.
-double relative_error(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.numel(); ++i) {
-    diff = std::max(diff, std::abs(value_at(a, i) - value_at(b, i)));
-    scale = std::max(scale, std::abs(value_at(b, i)));
-  }
-  return scale == 0 ? diff : diff / scale;
-}
 
 Builder single(const ConvSpec& c, const BnSpec& b, DType dtype) {
   Builder t(dtype);
@@ -42,11 +31,6 @@ Builder single(const ConvSpec& c, const BnSpec& b, DType dtype) {
   return t;
 }
 
-Tensor input_for(const ConvSpec& c, DType dtype) {
-  Shape s{2, c.in};
-  for (std::int64_t d = 0; d < c.dims; ++d) s.push_back(c.dims == 3 ? 4 : 6);
-  return test::filled(s, -1.0, 2.0, dtype);
-}
 
 // Runs the original and the fused module in `mode` on the same input and compares outputs and
 // (after training) the running statistics.

@@ -2,7 +2,12 @@
 // and ResNet-18- / MobileNetV2-shaped networks, with real parameters in a Module.
 #pragma once
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -23,6 +28,9 @@ struct BnSpec {
   bool training = true;
   double momentum = 0.1, eps = 1e-5;
 };
+
+// The node argument `i` of `n` reads.
+inline Node* arg_node(const Node* n, std::size_t i) { return n->args().at(i).as_node(); }
 
 // Deterministic, varied values.
 inline Tensor filled(Shape shape, double base, double step, DType dtype = DType::float32) {
@@ -148,6 +156,34 @@ inline Module mobilenet_v2_shaped(std::int64_t shrink = 4) {
   x = b.g.call_function("aten.mean.dim", {x, ints({-1, -2}), true});
   b.g.output(x);
   return std::move(b.m);
+}
+
+inline std::size_t count_op(const Graph& g, std::string_view target) {
+  std::size_t n = 0;
+  for (const Node* node : g.nodes()) n += node->target() == target;
+  return n;
+}
+
+inline double value_at(const Tensor& t, std::size_t i) {
+  return t.dtype() == DType::float64 ? t.data<double>()[i] : static_cast<double>(t.data<float>()[i]);
+}
+
+// max |a - b| / max |b|.
+inline double relative_error(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < a.numel(); ++i) {
+    diff = std::max(diff, std::abs(value_at(a, i) - value_at(b, i)));
+    scale = std::max(scale, std::abs(value_at(b, i)));
+  }
+  return scale == 0 ? diff : diff / scale;
+}
+
+// An input batch of two for the conv `c`.
+inline Tensor input_for(const ConvSpec& c, DType dtype = DType::float32) {
+  Shape s{2, c.in};
+  for (std::int64_t d = 0; d < c.dims; ++d) s.push_back(c.dims == 3 ? 4 : 6);
+  return filled(s, -1.0, 2.0, dtype);
 }
 
 }  // namespace graft::test
