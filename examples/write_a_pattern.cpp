@@ -37,7 +37,6 @@ GRAFT_LITERAL_CAPTURE(groups);
 constexpr auto mul = op("aten.mul.Tensor", "aten.mul.Scalar");
 constexpr auto conv2d = op("aten.conv2d.default");
 constexpr auto relu = op("aten.relu.default");
-constexpr auto add = op("aten.add.Tensor");
 constexpr auto conv2d_act = op("mycc.conv2d_act.default");
 
 int failures = 0;
