@@ -147,6 +147,7 @@ inline void print_graph(std::ostream& os, const Graph& g) {
   }
 }
 
+// The printout as a string.
 inline std::string to_string(const Graph& g) {
   std::ostringstream os;
   print_graph(os, g);

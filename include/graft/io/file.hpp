@@ -1,4 +1,9 @@
 // graft/io/file.hpp - whole-file reads, and writes that leave nothing behind on failure.
+//
+// `read_file` returns a file's bytes; `write_file_atomically` / `write_files_atomically` write
+// to temporary files next to the targets and rename them into place only once every write
+// succeeded, so a failure (a full disk, a bad path) leaves no partial output. Errors are
+// FileError naming the file.
 #pragma once
 
 #include <cstdio>

@@ -1,4 +1,8 @@
 // graft/tensor/dtype.hpp - torch scalar types, as graph literals and as tensor element types.
+//
+// `DType` names every torch dtype a graph may mention (`torch.int8` in a quantize node's
+// arguments); the subset with `is_storage_dtype` can back a `Tensor`. Also: torch's names for them
+// (and parsing those), element sizes, and the dtype of a C++ element type.
 #pragma once
 
 #include <cstddef>
