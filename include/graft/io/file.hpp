@@ -64,6 +64,7 @@ inline void write_files_atomically(const std::vector<std::pair<std::filesystem::
   }
 }
 
+// Writes `bytes` to `path` through a temporary file renamed into place.
 inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
   write_files_atomically({{path, bytes}});
 }
