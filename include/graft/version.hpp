@@ -9,5 +9,6 @@
 #define GRAFT_VERSION_PATCH 0
 
 namespace graft {
+// The version as text, "major.minor.patch".
 inline constexpr const char* version_string = "0.1.0";
 }  // namespace graft

@@ -138,6 +138,7 @@ struct NodeIndexMap {
   using category = boost::readable_property_map_tag;
   const Graph* graph = nullptr;
 };
+// The index of node `n`: its position in graph order.
 inline std::size_t get(const NodeIndexMap& m, Node* n) { return m.graph->index_of(n); }
 
 }  // namespace bgl

@@ -154,6 +154,7 @@ inline std::string to_string(const Graph& g) {
   return os.str();
 }
 
+// Prints `g` as torch.fx's print(gm.graph) does.
 inline std::ostream& operator<<(std::ostream& os, const Graph& g) {
   print_graph(os, g);
   return os;
