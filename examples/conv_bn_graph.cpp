@@ -1,9 +1,9 @@
 // conv_bn_graph: build the graph torch.export makes of `relu(bn(conv(x)))`, with its parameters,
 // then look at it the ways graft offers: the FX-style printout, schema-normalised arguments,
-// users, lint, and dead-code elimination.
-//
-//   bash scripts/dev.sh example
+// users, lint, and dead-code elimination. Returns 1 if any of them is not what it should be.
+#include <cstdint>
 #include <iostream>
+#include <vector>
 
 #include "graft/graph.hpp"
 
@@ -53,5 +53,9 @@ int main() {
             << (g.contains(unused) ? "none" : "sigmoid") << ")\n"
             << g;
   m.lint();
-  return 0;
+  const bool ok = removed == 1 && !g.contains(unused) && g.contains(relu) && conv->num_users() == 1 &&
+                  conv->arg("stride").as_int_list() == std::vector<std::int64_t>{2, 2} &&
+                  conv->arg("groups").as_int() == 1 && bn->arg("eps").as_double() == 1e-3;
+  if (!ok) std::cerr << "conv_bn_graph: the graph is not what it should be\n";
+  return ok ? 0 : 1;
 }

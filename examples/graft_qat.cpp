@@ -9,10 +9,12 @@
 //   graft-qat run MODEL.json INPUTS.safetensors -o OUTPUTS.safetensors [--train|--eval]
 //                                                     [--save-weights W.safetensors]
 //   graft-qat show MODEL.json [--dot FILE.dot] [--report REPORT.json]
+//   graft-qat compare GOT.safetensors REF.safetensors [--tolerance T]
+//                                                     same tensors within a relative tolerance
 //
 // prepare/convert print a summary (--quiet: nothing; --report FILE.json: machine-readable).
 // Errors go to stderr as "graft-qat: error: ..."; exit code 2 for bad input, 1 for bad usage,
-// 3 when the demo's final check fails. Nothing is written when a command fails.
+// 3 when the demo's final check fails or compare finds a difference. Nothing is written when a command fails.
 // Graph files: docs/format.md.
 #include <algorithm>
 #include <chrono>
@@ -21,6 +23,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -57,7 +60,8 @@ constexpr const char* kUsage =
     "       graft-qat convert IN.json -o OUT.json [--report REPORT.json] [--quiet]\n"
     "       graft-qat run MODEL.json INPUTS.safetensors -o OUTPUTS.safetensors [--train|--eval]\n"
     "                     [--save-weights WEIGHTS.safetensors]\n"
-    "       graft-qat show MODEL.json [--dot FILE.dot] [--report REPORT.json]\n";
+    "       graft-qat show MODEL.json [--dot FILE.dot] [--report REPORT.json]\n"
+    "       graft-qat compare GOT.safetensors REF.safetensors [--tolerance T]\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -401,6 +405,62 @@ int show(int argc, char** argv) {
   return 0;
 }
 
+// ---- compare -------------------------------------------------------------------------------------
+
+// Every tensor of REF must be in GOT with the same dtype and shape, and, for floating-point
+// tensors, max |got - ref| / max |ref| <= tolerance (other dtypes: equal). Exit 3 otherwise.
+int compare(int argc, char** argv) {
+  Args a = parse_args(argc, argv, 2, {"--tolerance"}, {});
+  if (a.positional.size() != 2) throw UsageError("compare needs GOT.safetensors REF.safetensors");
+  double tolerance = 1e-4;
+  if (a.options.count("--tolerance")) {
+    std::istringstream in(a.options["--tolerance"]);
+    if (!(in >> tolerance) || !in.eof() || !(tolerance >= 0))
+      throw UsageError("--tolerance needs a non-negative number, not \"" + a.options["--tolerance"] + "\"");
+  }
+  const SafetensorsFile got = read_safetensors(a.positional[0]);
+  const SafetensorsFile ref = read_safetensors(a.positional[1]);
+  if (ref.tensors.empty()) throw io::FormatError("reference " + a.positional[1] + ": no tensors to compare");
+  std::size_t differ = 0;
+  for (const auto& [name, r] : ref.tensors) {
+    const Tensor* g = got.find(name);
+    std::cout << name << ": ";
+    if (!g) {
+      std::cout << "missing from " << a.positional[0] << "\n";
+      ++differ;
+      continue;
+    }
+    if (g->dtype() != r.dtype() || g->shape() != r.shape()) {
+      std::cout << dtype_name(g->dtype()) << shape_to_string(g->shape()) << " vs " << dtype_name(r.dtype())
+                << shape_to_string(r.shape()) << "\n";
+      ++differ;
+      continue;
+    }
+    if (r.dtype() != DType::float32 && r.dtype() != DType::float64) {
+      const bool same = *g == r;
+      std::cout << (same ? "equal" : "DIFFERENT") << "\n";
+      differ += !same;
+      continue;
+    }
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < r.numel(); ++i) {
+      const double x = r.dtype() == DType::float32 ? double(g->data<float>()[i]) : g->data<double>()[i];
+      const double y = r.dtype() == DType::float32 ? double(r.data<float>()[i]) : r.data<double>()[i];
+      diff = std::isnan(x) != std::isnan(y) ? std::numeric_limits<double>::infinity() : std::max(diff, std::abs(x - y));
+      scale = std::max(scale, std::abs(y));
+    }
+    const double rel = scale == 0 ? diff : diff / scale;
+    const bool ok = rel <= tolerance;
+    std::cout << "max relative difference " << std::scientific << std::setprecision(2) << rel << std::defaultfloat
+              << (ok ? " (ok)" : " (OVER the tolerance)") << "\n";
+    differ += !ok;
+  }
+  std::cout << (differ ? std::to_string(differ) + " of " + std::to_string(ref.tensors.size()) + " tensors differ"
+                       : "all " + std::to_string(ref.tensors.size()) + " tensors match")
+            << " (relative tolerance " << tolerance << ")\n";
+  return differ ? 3 : 0;
+}
+
 // ---- demo ----------------------------------------------------------------------------------------
 
 Tensor values(Shape shape, std::uint32_t seed, float lo, float hi) {
@@ -535,6 +595,7 @@ int main(int argc, char** argv) {
     if (cmd == "quantize") return quantize(argc, argv);
     if (cmd == "run") return run_model(argc, argv);
     if (cmd == "show") return show(argc, argv);
+    if (cmd == "compare") return compare(argc, argv);
     throw UsageError("unknown command \"" + cmd + "\"");
   } catch (const UsageError& e) {
     std::cerr << "graft-qat: error: " << e.what() << "\n" << kUsage;

@@ -1,4 +1,9 @@
 // graft/error.hpp - the exceptions graft throws.
+//
+// Every graft error derives from graft::Error (a std::runtime_error), so one catch clause covers
+// the library; the message names the node, argument, tensor, file or byte offset at fault. This
+// header has the graph and tensor errors; the layers add their own (ExecError in
+// exec/interpreter.hpp, FormatError and FileError in io/, SafetensorsError in io/safetensors.hpp).
 #pragma once
 
 #include <stdexcept>

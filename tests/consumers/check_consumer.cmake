@@ -1,4 +1,6 @@
-# Builds and runs a tiny program that uses graft one of the three ways users take it.
+# Builds and runs a tiny program that uses graft one of the three ways users take it: the
+# projects in examples/vendored/ (find_package, add_subdirectory), and find_package's main.cpp
+# compiled with nothing but -I (plain_include).
 #   cmake -DMODE=find_package|add_subdirectory|plain_include -DGRAFT_SOURCE_DIR=... \
 #         -DWORK_DIR=... -DCXX_COMPILER=... -DGENERATOR=... -P check_consumer.cmake
 cmake_minimum_required(VERSION 3.16)
@@ -13,7 +15,7 @@ endfunction()
 
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
-set(consumers ${GRAFT_SOURCE_DIR}/tests/consumers)
+set(consumers ${GRAFT_SOURCE_DIR}/examples/vendored)
 
 if(MODE STREQUAL "find_package")
   # Install graft into a private prefix, then build a project that finds it.
@@ -30,17 +32,23 @@ if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S ${consumers}/find_package -B ${WORK_DIR}/build -G ${GENERATOR}
       -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
   run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
-  run(${WORK_DIR}/build/consumer)
+  run(${WORK_DIR}/build/app)
 elseif(MODE STREQUAL "add_subdirectory")
   run(${CMAKE_COMMAND} -S ${consumers}/add_subdirectory -B ${WORK_DIR}/build -G ${GENERATOR}
       -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DGRAFT_SOURCE_DIR=${GRAFT_SOURCE_DIR})
+  # Vendored graft must not add its own tests, examples or benchmarks to the user's build.
+  foreach(dir tests examples bench)
+    if(EXISTS ${WORK_DIR}/build/graft/${dir})
+      message(FATAL_ERROR "vendored graft added its own ${dir} to the user's build")
+    endif()
+  endforeach()
   run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
-  run(${WORK_DIR}/build/consumer)
+  run(${WORK_DIR}/build/app)
 elseif(MODE STREQUAL "plain_include")
   # No CMake on the user's side: the compiler, -I include and the dependencies' include paths.
   run(${CXX_COMPILER} -std=c++17 -I${GRAFT_SOURCE_DIR}/include -I${EIGEN_INCLUDE_DIR}
-      ${consumers}/main.cpp -o ${WORK_DIR}/consumer)
-  run(${WORK_DIR}/consumer)
+      ${consumers}/find_package/main.cpp -o ${WORK_DIR}/app)
+  run(${WORK_DIR}/app)
 else()
   message(FATAL_ERROR "unknown MODE '${MODE}'")
 endif()

@@ -48,6 +48,26 @@ case $case in
     expect 0 "$bin" show "$work/p.json"
     contains "$work/out" "aten.sqrt.default"
     ;;
+  compare)
+    # The folded model computes what the quantized one did; compare says so, and says when not.
+    expect 0 "$bin" prepare "$models/resnet_tiny.json" -o "$work/p.json" --quiet
+    expect 0 "$bin" quantize "$work/p.json" -o "$work/q.json" --per-channel --quiet
+    expect 0 "$bin" convert "$work/q.json" -o "$work/c.json" --quiet
+    expect 0 "$bin" run "$work/q.json" "$models/resnet_tiny.input.safetensors" -o "$work/q.out.safetensors" --eval
+    expect 0 "$bin" run "$work/c.json" "$models/resnet_tiny.input.safetensors" -o "$work/c.out.safetensors" --eval
+    expect 0 "$bin" compare "$work/c.out.safetensors" "$work/q.out.safetensors" --tolerance 1e-5
+    contains "$work/out" "output_0: max relative difference"
+    contains "$work/out" "all 1 tensors match"
+    # Against the float model's outputs the quantized ones differ by more than 1e-6.
+    expect 3 "$bin" compare "$work/q.out.safetensors" "$models/resnet_tiny.output.safetensors" --tolerance 1e-6
+    contains "$work/out" "OVER the tolerance"
+    contains "$work/out" "1 of 1 tensors differ"
+    expect 3 "$bin" compare "$models/resnet_tiny.input.safetensors" "$work/q.out.safetensors"
+    contains "$work/out" "output_0: missing from"
+    expect 1 "$bin" compare "$work/q.out.safetensors" "$work/q.out.safetensors" --tolerance -1
+    contains "$work/err" "--tolerance needs a non-negative number"
+    expect 2 "$bin" compare "$work/q.out.safetensors" "$work/nothing.safetensors"
+    ;;
   quantize_convert)
     expect 0 "$bin" prepare "$models/resnet_tiny.json" -o "$work/p.json" --quiet
     expect 0 "$bin" quantize "$work/p.json" -o "$work/q.json" --per-channel

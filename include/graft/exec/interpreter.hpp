@@ -67,6 +67,7 @@ class Interpreter {
  public:
   explicit Interpreter(Module& module, ExecMode mode = ExecMode::as_graph) : module_(&module), mode_(mode) {}
 
+  // How batch norm and dropout run: as each node says, or all in training or eval mode.
   ExecMode mode() const noexcept { return mode_; }
   void set_mode(ExecMode m) noexcept { mode_ = m; }
 

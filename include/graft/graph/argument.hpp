@@ -1,4 +1,9 @@
 // graft/graph/argument.hpp - the value of one node argument: a literal, a node reference or a list.
+//
+// `Argument` holds what an FX node argument can be: None, bool, int64, double, string, dtype, a
+// reference to another node, or a list of those (nested). It converts implicitly from the C++
+// values, so `g.call_function("aten.add.Tensor", {x, 1})` reads naturally; `ints({1, 1})` and
+// `list({a, b})` build lists. The `as_*` accessors throw SchemaError on the wrong kind.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +22,7 @@ class Node;
 
 enum class ArgKind : std::uint8_t { none, boolean, integer, real, string, dtype, node, list };
 
+// The kind's name for messages: "None", "int", "node", ...
 constexpr std::string_view arg_kind_name(ArgKind k) noexcept {
   switch (k) {
     case ArgKind::none: return "None";
@@ -86,11 +92,13 @@ class Argument {
     return *this;
   }
   ~Argument() { release(); }
+  // Exchanges two arguments without copying.
   void swap(Argument& o) noexcept {
     std::swap(kind_, o.kind_);
     std::swap(u_, o.u_);
   }
 
+  // What the argument holds, and one test per kind.
   ArgKind kind() const noexcept { return kind_; }
   bool is_none() const noexcept { return kind_ == ArgKind::none; }
   bool is_bool() const noexcept { return kind_ == ArgKind::boolean; }
@@ -104,6 +112,7 @@ class Argument {
   // Anything but a node or a list that holds a node.
   bool is_literal() const noexcept;
 
+  // The value, for an argument of that kind; SchemaError naming both kinds otherwise.
   bool as_bool() const { return expect(ArgKind::boolean), u_.b; }
   std::int64_t as_int() const { return expect(ArgKind::integer), u_.i; }
   // A float argument; an int is widened, as Python does for `float` parameters.

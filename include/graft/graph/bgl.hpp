@@ -138,18 +138,21 @@ struct NodeIndexMap {
   using category = boost::readable_property_map_tag;
   const Graph* graph = nullptr;
 };
+// The index of node `n`: its position in graph order.
 inline std::size_t get(const NodeIndexMap& m, Node* n) { return m.graph->index_of(n); }
 
 }  // namespace bgl
 
 // ---- The BGL free functions, found by argument-dependent lookup on graft::Graph ------------
 
+// Every node, in graph order; their number.
 inline std::pair<Graph::NodeIterator, Graph::NodeIterator> vertices(const Graph& g) {
   auto r = g.nodes();
   return {r.begin(), r.end()};
 }
 inline std::size_t num_vertices(const Graph& g) { return g.size(); }
 
+// Every (input -> reader) edge, once per distinct pair; their number.
 inline std::pair<bgl::EdgeIterator, bgl::EdgeIterator> edges(const Graph& g) {
   auto r = g.nodes();
   return {bgl::EdgeIterator(r.begin(), r.end()), bgl::EdgeIterator(r.end(), r.end())};
@@ -160,6 +163,7 @@ inline std::size_t num_edges(const Graph& g) {
   return e;
 }
 
+// Edges to the users of `n`, and from its inputs, with their counts.
 inline std::pair<bgl::OutEdgeIterator, bgl::OutEdgeIterator> out_edges(Node* n, const Graph&) {
   return {bgl::OutEdgeIterator(n, n->users().begin()), bgl::OutEdgeIterator(n, n->users().end())};
 }
@@ -170,12 +174,15 @@ inline std::pair<bgl::InEdgeIterator, bgl::InEdgeIterator> in_edges(Node* n, con
 }
 inline std::size_t in_degree(Node* n, const Graph&) { return n->num_input_nodes(); }
 inline std::size_t degree(Node* n, const Graph& g) { return in_degree(n, g) + out_degree(n, g); }
+// The users of `n`.
 inline std::pair<Node::UserIterator, Node::UserIterator> adjacent_vertices(Node* n, const Graph&) {
   return {n->users().begin(), n->users().end()};
 }
+// The ends of an edge: the input, and the node that reads it.
 inline Node* source(const bgl::Edge& e, const Graph&) { return e.from; }
 inline Node* target(const bgl::Edge& e, const Graph&) { return e.to; }
 
+// The vertex index map (dense, in graph order), and one node's index.
 inline bgl::NodeIndexMap get(boost::vertex_index_t, const Graph& g) { return bgl::NodeIndexMap{&g}; }
 inline std::size_t get(boost::vertex_index_t, const Graph& g, Node* n) { return g.index_of(n); }
 

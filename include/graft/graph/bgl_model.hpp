@@ -28,6 +28,7 @@ struct BglOperand {
   bool is_node = false;
   Vertex node{};
   Argument literal;
+  // An operand that is vertex `v`, or a literal value.
   static BglOperand vertex(Vertex v) { return BglOperand{true, v, Argument()}; }
   static BglOperand value(Argument a) { return BglOperand{false, Vertex{}, std::move(a)}; }
 };
@@ -68,6 +69,7 @@ struct graph_model<boost::adjacency_list<OutEdgeS, VertexS, Directed, Props, Edg
   static constexpr bool is_specialised = true;
   using node = typename boost::graph_traits<G>::vertex_descriptor;
 
+  // The concept over the adjacency_list: each function as graft/graph/concept.hpp describes it.
   static auto nodes(const G& g) { return boost::make_iterator_range(boost::vertices(g)); }
   static NodeKind kind(const G& g, node n) { return g[n].kind; }
   static std::string_view target(const G& g, node n) { return g[n].target; }

@@ -38,24 +38,28 @@ struct Operand {
   const Argument* literal = nullptr;  // points into the graph when it can
   Argument owned;                     // holds the literal otherwise
 
+  // An operand that is node `n`.
   static Operand of_node(N n) {
     Operand o;
     o.kind = OperandKind::node;
     o.node = n;
     return o;
   }
+  // A literal that lives in the graph (not copied; the graph must outlive the operand).
   static Operand of_literal(const Argument* a) {
     Operand o;
     o.kind = OperandKind::literal;
     o.literal = a;
     return o;
   }
+  // A literal held by value: for graphs whose literals are not graft Arguments.
   static Operand of_value(Argument a) {
     Operand o;
     o.kind = OperandKind::literal;
     o.owned = std::move(a);
     return o;
   }
+  // Which of the three the operand is.
   bool is_node() const noexcept { return kind == OperandKind::node; }
   bool is_literal() const noexcept { return kind == OperandKind::literal; }
   bool is_absent() const noexcept { return kind == OperandKind::absent; }
@@ -114,6 +118,7 @@ struct graph_model<Graph> {
   static constexpr bool is_specialised = true;
   using node = Node*;
 
+  // The concept for graft::Graph: each function as described at the top of this file.
   static Graph::NodeRange nodes(const Graph& g) { return g.nodes(); }
   static NodeKind kind(const Graph&, node n) { return n->kind(); }
   static std::string_view target(const Graph&, node n) { return n->target(); }

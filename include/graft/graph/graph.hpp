@@ -57,6 +57,7 @@ class Graph {
     root_->next_ = root_.get();
     root_->name_ = "<root>";
   }
+  // Destroys every node, live or erased.
   ~Graph() { release_all(); }
 
   // Deep copy: same names, order, arguments and metadata; metadata references are re-pointed to
@@ -77,6 +78,7 @@ class Graph {
     }
     return *this;
   }
+  // Exchanges two graphs in O(1); node pointers keep pointing at the same nodes.
   void swap(Graph& other) noexcept;
 
   // A deep copy that also reports which copy each original node became.
@@ -159,6 +161,7 @@ class Graph {
   NodeRange nodes() const noexcept { return NodeRange{root_.get()}; }
   // The live nodes last to first.
   ReverseNodeRange reverse_nodes() const noexcept { return ReverseNodeRange{root_.get()}; }
+  // The number of live nodes, whether there are none, and the first and last (null when empty).
   std::size_t size() const noexcept { return num_nodes_; }
   bool empty() const noexcept { return num_nodes_ == 0; }
   Node* first() const noexcept { return root_->next_ == root_.get() ? nullptr : root_->next_; }
@@ -198,6 +201,7 @@ class Graph {
   const OpSchema* register_op(std::string_view schema_text) {
     return register_op(OpSchema::parse(schema_text));
   }
+  // The same, with a schema already parsed (OpSchema::parse).
   const OpSchema* register_op(OpSchema schema) {
     const OpSchema* s = ops_.add(std::move(schema));
     op_cache_.clear();  // a name resolved to a built-in schema now resolves to this one
@@ -222,6 +226,7 @@ class Graph {
     Graph* g_;
     Node* saved_;
   };
+  // New nodes go right before `pos` (null: at the end) while the returned guard lives.
   [[nodiscard]] InsertionGuard inserting_before(Node* pos) {
     check_live(pos, "insertion point");
     return InsertionGuard(*this, pos);
@@ -244,18 +249,22 @@ class Graph {
     const OpSchema* op = kind == NodeKind::call_function ? resolve_op(target) : nullptr;
     return create(kind, op, target, std::move(args), std::move(kwargs), name, mode);
   }
+  // A graph input named `name` (FX-uniquified when taken).
   Node* placeholder(std::string_view name) {
     return create(NodeKind::placeholder, nullptr, name, {}, {}, name, NameMode::unique);
   }
+  // A read of the parameter or buffer at `attr_path` ("layer1.0.conv1.weight").
   Node* get_attr(std::string_view attr_path) {
     return create(NodeKind::get_attr, nullptr, attr_path, {}, {}, attr_path, NameMode::unique);
   }
+  // A call of `op`; arguments are checked against its schema, node references against the order.
   Node* call_function(const OpSchema* op, std::vector<Argument> args = {}, Kwargs kwargs = {},
                       std::string_view name = {}) {
     if (!op) throw GraphError("call_function: null op schema");
     return create(NodeKind::call_function, op, {}, std::move(args), std::move(kwargs), name,
                   NameMode::unique);
   }
+  // A call of the op named `target` ("aten.conv2d.default"; "aten::conv2d" spellings too).
   Node* call_function(std::string_view target, std::vector<Argument> args = {},
                       Kwargs kwargs = {}, std::string_view name = {}) {
     return call_function(resolve_op(target), std::move(args), std::move(kwargs), name);
@@ -267,10 +276,12 @@ class Graph {
   }
 
   // ---- Mutation ---------------------------------------------------------------------------
+  // Replaces all positional arguments of `n` (keywords kept); users are updated.
   void set_args(Node* n, std::vector<Argument> args) {
     check_live(n, "set_args");
     update(n, std::move(args), Kwargs(n->kwargs_));
   }
+  // Replaces all keyword arguments of `n` (positional ones kept).
   void set_kwargs(Node* n, Kwargs kwargs) {
     check_live(n, "set_kwargs");
     update(n, std::vector<Argument>(n->args_), std::move(kwargs));
@@ -361,6 +372,7 @@ class Graph {
     unlink(n);
     link_before(n, p);
   }
+  // Moves `n` right after `pos`; refused when a user of `n` would then come before it.
   void move_after(Node* n, Node* pos) {
     check_live(pos, "move_after");
     move_before(n, pos->next_ == root_.get() ? nullptr : pos->next_);
@@ -444,6 +456,7 @@ class Graph {
     for (Node* n : graveyard_) destroy_node(n);
     graveyard_.clear();
   }
+  // Erased nodes not yet purged.
   std::size_t num_erased() const noexcept { return graveyard_.size(); }
 
   // ---- Transactions -----------------------------------------------------------------------
@@ -478,7 +491,9 @@ class Graph {
    private:
     Graph* g_;
   };
+  // Starts recording changes (see Transaction); commit() the result to keep them.
   [[nodiscard]] Transaction transaction() { return Transaction(*this); }
+  // True while a transaction records changes.
   bool in_transaction() const noexcept { return journal_ != nullptr; }
 
   // ---- Checking ---------------------------------------------------------------------------

@@ -1,4 +1,10 @@
 // graft/graph/meta.hpp - node metadata: the well-known FX `meta` keys typed, any other kept verbatim.
+//
+// `Meta` is a node's `meta` dict as torch.export leaves it and PT2E quantizers extend it:
+// `val` (shape and dtype), `nn_module_stack`, `source_fn_stack`, `stack_trace`, and
+// `quantization_annotation` with PyTorch's qspec types (QuantizationSpec, SharedQuantizationSpec,
+// DerivedQuantizationSpec, FixedQParamsQuantizationSpec, edges and nodes they refer to). Any other
+// key is kept as its JSON text, so a graph read from a file and written back loses nothing.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +36,7 @@ struct TensorMeta {
 struct ValueMeta {
   std::vector<TensorMeta> tensors;
   bool is_tuple = false;
+  // The val of a node producing one tensor.
   static ValueMeta tensor(std::vector<std::int64_t> shape, DType dtype = DType::float32) {
     return ValueMeta{{TensorMeta{std::move(shape), dtype}}, false};
   }
@@ -70,6 +77,7 @@ inline constexpr std::string_view kQSchemeNames[] = {
     "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric",
     "per_channel_affine_float_qparams"};
 
+// The qscheme as torch names it ("per_channel_symmetric").
 constexpr std::string_view qscheme_name(QScheme q) noexcept {
   return kQSchemeNames[static_cast<std::size_t>(q)];
 }
@@ -86,6 +94,7 @@ inline std::optional<QScheme> parse_qscheme(std::string_view s) noexcept {
 struct EdgeOrNode {
   Node* src = nullptr;
   Node* dst = nullptr;  // null for a node
+  // A node; the edge from -> to; whether this is an edge.
   static EdgeOrNode node(Node* n) { return {n, nullptr}; }
   static EdgeOrNode edge(Node* from, Node* to) { return {from, to}; }
   bool is_edge() const noexcept { return dst != nullptr; }
@@ -180,6 +189,7 @@ struct QuantizationAnnotation {
     return nullptr;
   }
 
+  // Calls f(Node*&) for every node reference: the map's keys and the nodes its qspecs name.
   template <typename F>
   void for_each_node_ref(F&& f) {
     for (auto& [n, q] : input_qspec_map) {
@@ -211,6 +221,7 @@ struct Meta {
       if (k == key) return &v;
     return nullptr;
   }
+  // Stores the JSON text `json_text` under `key`, replacing what was there.
   void set_other(std::string key, std::string json_text) {
     for (auto& [k, v] : other)
       if (k == key) {
@@ -220,6 +231,7 @@ struct Meta {
     other.emplace_back(std::move(key), std::move(json_text));
   }
 
+  // True when no key is set.
   bool empty() const noexcept {
     return !stack_trace && !nn_module_stack && !source_fn_stack && !val &&
            !quantization_annotation && other.empty();

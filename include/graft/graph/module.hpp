@@ -1,4 +1,9 @@
 // graft/graph/module.hpp - a graph plus the parameters and buffers its get_attr nodes name.
+//
+// `Module` is what the QAT passes and the interpreter take: a `Graph` and two `NamedTensors`
+// tables (parameters and buffers, as PyTorch's named_parameters() / named_buffers()) that its
+// get_attr nodes refer to by target. `lint()` checks the graph and that every get_attr names a
+// tensor. Copying a Module copies its graph and tensors.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +46,7 @@ class NamedTensors {
     }
     return *this;
   }
+  // Exchanges two tables in O(1).
   void swap(NamedTensors& o) noexcept {
     entries_.swap(o.entries_);
     index_.swap(o.index_);
@@ -65,6 +71,7 @@ class NamedTensors {
     if (Tensor* existing = find(name)) return *existing = std::move(t);
     return add(std::move(name), std::move(t));
   }
+  // The tensor called `name`, or null.
   Tensor* find(std::string_view name) noexcept {
     const auto* s = index_.find(name);
     return s ? &entries_[s->value].entry.tensor : nullptr;
@@ -72,7 +79,9 @@ class NamedTensors {
   const Tensor* find(std::string_view name) const noexcept {
     return const_cast<NamedTensors*>(this)->find(name);
   }
+  // Whether `name` exists.
   bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
+  // The tensor called `name`; a GraphError naming it when absent.
   Tensor& at(std::string_view name) {
     if (Tensor* t = find(name)) return *t;
     throw GraphError("no tensor named '" + std::string(name) + "'");
@@ -90,6 +99,7 @@ class NamedTensors {
     if (entries_.size() > 32 && live_ < entries_.size() / 2) compact();
     return true;
   }
+  // The number of tensors, and whether there are none.
   std::size_t size() const noexcept { return live_; }
   bool empty() const noexcept { return live_ == 0; }
 
@@ -104,6 +114,7 @@ class NamedTensors {
     for (Slot& s : entries_)
       if (s.live) f(s.entry);
   }
+  // The names in insertion order.
   std::vector<std::string> names() const {
     std::vector<std::string> out;
     out.reserve(live_);
@@ -170,6 +181,7 @@ struct Module {
     if (Tensor* t = parameters.find(target)) return t;
     return buffers.find(target);
   }
+  // The parameter or buffer a get_attr target names; a GraphError naming it otherwise.
   const Tensor& attr(std::string_view target) const {
     if (const Tensor* t = find_attr(target)) return *t;
     throw GraphError("no parameter or buffer named '" + std::string(target) + "'");
@@ -206,6 +218,7 @@ struct Module {
     });
     return problems;
   }
+  // Throws GraphError listing every problem lint_problems() finds.
   void lint() const {
     auto problems = lint_problems();
     if (problems.empty()) return;

@@ -26,6 +26,7 @@ class Graph;
 
 enum class NodeKind : std::uint8_t { placeholder, get_attr, call_function, output };
 
+// The kind as FX spells it: "placeholder", "get_attr", "call_function", "output".
 constexpr std::string_view node_kind_name(NodeKind k) noexcept {
   switch (k) {
     case NodeKind::placeholder: return "placeholder";
@@ -52,6 +53,7 @@ class Node {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
+  // What the node is, and one test per kind.
   NodeKind kind() const noexcept { return kind_; }
   bool is_placeholder() const noexcept { return kind_ == NodeKind::placeholder; }
   bool is_get_attr() const noexcept { return kind_ == NodeKind::get_attr; }
@@ -65,15 +67,18 @@ class Node {
   std::string_view target() const noexcept {
     return op_ ? std::string_view(op_->name()) : std::string_view(target_);
   }
+  // True when the node calls this op (by schema, or by graft target name).
   bool is_op(const OpSchema* s) const noexcept { return op_ == s; }
   bool is_op(std::string_view name) const noexcept { return op_ && op_->name() == name; }
 
+  // The unique name (FX style: conv2d, conv2d_1, ...), and the graph that owns the node.
   const std::string& name() const noexcept { return name_; }
   Graph* owner() const noexcept { return owner_; }
   // True once the node was erased from its graph (it is kept until Graph::purge_erased so that
   // stale references can be diagnosed instead of read as freed memory).
   bool erased() const noexcept { return erased_; }
 
+  // The arguments as written: positional, then keyword (arg() reads them by schema name).
   const std::vector<Argument>& args() const noexcept { return args_; }
   const Kwargs& kwargs() const noexcept { return kwargs_; }
   // The keyword argument `key` as passed, or null.
@@ -131,6 +136,7 @@ class Node {
   };
   // The nodes that read this one, each once, in the order they started to.
   UserRange users() const noexcept { return UserRange{users_head_}; }
+  // How many distinct nodes read this one, and the first of them (null when none).
   std::size_t num_users() const noexcept { return num_users_; }
   Node* first_user() const noexcept { return users_head_ ? users_head_->user : nullptr; }
 
@@ -171,6 +177,7 @@ class Node {
   InputRange input_nodes() const noexcept {
     return InputRange{inputs_.data(), inputs_.data() + inputs_.size()};
   }
+  // How many distinct nodes this one reads.
   std::size_t num_input_nodes() const noexcept { return inputs_.size(); }
 
   // ---- Order ------------------------------------------------------------------------------

@@ -147,12 +147,14 @@ inline void print_graph(std::ostream& os, const Graph& g) {
   }
 }
 
+// The printout as a string.
 inline std::string to_string(const Graph& g) {
   std::ostringstream os;
   print_graph(os, g);
   return os.str();
 }
 
+// Prints `g` as torch.fx's print(gm.graph) does.
 inline std::ostream& operator<<(std::ostream& os, const Graph& g) {
   print_graph(os, g);
   return os;

@@ -61,12 +61,14 @@ class OpSchema {
   // Parses "ns.op.overload(<args>) -> <returns>". Throws SchemaError naming the column at fault.
   static OpSchema parse(std::string_view text);
 
+  // The full name ("aten.conv2d.default") and its namespace ("aten").
   const std::string& name() const noexcept { return name_; }
   std::string_view ns() const noexcept { return std::string_view(name_).substr(0, ns_len_); }
   // The op without namespace and overload: "conv2d", "add_", "getitem".
   std::string_view op() const noexcept {
     return std::string_view(name_).substr(op_begin_, op_len_);
   }
+  // The overload ("default", "Tensor"), or empty.
   std::string_view overload() const noexcept {
     return op_begin_ + op_len_ >= name_.size()
                ? std::string_view()
@@ -75,6 +77,7 @@ class OpSchema {
 
   // False for a name-only schema.
   bool has_signature() const noexcept { return has_signature_; }
+  // Every argument in schema order (positional first, then keyword-only), and how many are positional.
   const std::vector<ArgSpec>& args() const noexcept { return args_; }
   std::size_t num_positional() const noexcept { return num_positional_; }
   // Index of the argument called `arg_name`, or nullopt.
@@ -83,12 +86,14 @@ class OpSchema {
       if (args_[i].name == arg_name) return i;
     return std::nullopt;
   }
+  // How many values the op returns, and whether as a tuple (read with operator.getitem).
   std::size_t num_outputs() const noexcept { return num_outputs_; }
   bool returns_tuple() const noexcept { return returns_tuple_; }
   // The op writes to one of its arguments (`Tensor(a!)`), or is an in-place op by name (`add_`).
   bool mutates() const noexcept { return mutates_; }
   // Declares the op as having effects beyond its outputs, so dead-code elimination keeps it.
   void set_side_effects(bool v) noexcept { side_effects_ = v; }
+  // True once set_side_effects(true) declared it (mutating ops are kept by DCE regardless).
   bool has_side_effects() const noexcept { return side_effects_; }
   // Index of a `bool training` argument, or nullopt.
   std::optional<std::size_t> training_index() const noexcept { return training_index_; }
@@ -495,11 +500,13 @@ class OpRegistry {
     return p;
   }
 
+  // The schema registered under `name`, or null.
   const OpSchema* find(std::string_view name) const noexcept {
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : it->second;
   }
 
+  // How many schemas are registered.
   std::size_t size() const noexcept { return storage_.size(); }
   // Schemas in the order they were added.
   template <typename F>

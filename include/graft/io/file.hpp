@@ -1,4 +1,9 @@
 // graft/io/file.hpp - whole-file reads, and writes that leave nothing behind on failure.
+//
+// `read_file` returns a file's bytes; `write_file_atomically` / `write_files_atomically` write
+// to temporary files next to the targets and rename them into place only once every write
+// succeeded, so a failure (a full disk, a bad path) leaves no partial output. Errors are
+// FileError naming the file.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +82,7 @@ inline void write_files_atomically(const std::vector<std::pair<std::filesystem::
   }
 }
 
+// Writes `bytes` to `path` through a temporary file renamed into place.
 inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
   write_files_atomically({{path, bytes}});
 }

@@ -602,6 +602,7 @@ inline LoadedGraph load_graph(const std::filesystem::path& path, const ReadOptio
   }
   return detail::parse(text, path.parent_path(), opt, path.string());
 }
+// The module a graph file describes, weights loaded (load_graph also says which weights file).
 inline Module read_graph(const std::filesystem::path& path, const ReadOptions& opt = {}) {
   return load_graph(path, opt).module;
 }

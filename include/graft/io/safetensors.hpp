@@ -335,6 +335,7 @@ inline std::string serialize_safetensors(const std::vector<std::pair<std::string
   return out;
 }
 
+// Writes `tensors` (in this order) and `metadata` to the safetensors file `path`.
 inline void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                               const std::map<std::string, std::string>& metadata = {}) {
   std::string bytes = serialize_safetensors(tensors, metadata);

@@ -1,4 +1,9 @@
 // graft/pattern/match.hpp - matching a pattern at a node, and over a whole graph.
+//
+// `match_at(g, p, n)` tries pattern `p` rooted at node `n` of any graph modelling graft's graph
+// concept and returns a `Match` (the root, the op-matched nodes, the captures read by name) or
+// nothing; a failed attempt binds nothing. `find_matches(g, p)` walks the graph once and returns
+// every match, overlaps resolved greedily in graph order, with torch.fx's containment rule.
 #pragma once
 
 #include <algorithm>
@@ -68,18 +73,21 @@ class Match {
     static_assert(detail::capture_must_be_bound_by_the_pattern<LitCapture<Tag>, tl::contains_v<sure, LitCapture<Tag>>>::value);
     return literals_[tl::index_of_v<caps, LitCapture<Tag>>];
   }
+  // A capture that may be unbound (inside optional() or either()): the node, or nullopt.
   template <typename Tag>
   std::optional<node> find(Capture<Tag>) const {
     static_assert(detail::capture_is_not_in_the_pattern<Capture<Tag>, tl::contains_v<caps, Capture<Tag>>>::value);
     constexpr std::size_t i = tl::index_of_v<caps, Capture<Tag>>;
     return bound_[i] ? std::optional<node>(nodes_[i]) : std::nullopt;
   }
+  // The same for a literal capture: the literal, or null.
   template <typename Tag>
   const Argument* find(LitCapture<Tag>) const {
     static_assert(detail::capture_is_not_in_the_pattern<LitCapture<Tag>, tl::contains_v<caps, LitCapture<Tag>>>::value);
     constexpr std::size_t i = tl::index_of_v<caps, LitCapture<Tag>>;
     return bound_[i] ? &literals_[i] : nullptr;
   }
+  // True when `n` is one of the nodes matched by op patterns.
   bool covers(node n) const { return std::find(nodes.begin(), nodes.end(), n) != nodes.end(); }
 
  private:

@@ -567,6 +567,7 @@ struct OpPat : PatternBase<OpPat<N, Ps...>> {
   using sure = tl::join_t<sure_t<Ps>...>;
   using uses = tl::join_t<uses_t<Ps>...>;
   using reads = tl::join_t<reads_t<Ps>...>;
+  // True when `t` is one of the targets.
   bool has_target(std::string_view t) const {
     for (std::string_view s : targets)
       if (s == t) return true;
@@ -649,24 +650,34 @@ template <typename... S>
 constexpr OpSet<sizeof...(S)> op(S... targets) {
   return OpSet<sizeof...(S)>{{std::string_view(targets)...}};
 }
+// Any node.
 constexpr AnyNode any() { return {}; }
+// Any literal.
 constexpr AnyLiteral any_literal() { return {}; }
+// A node, a literal, or an absent argument.
 constexpr Anything anything() { return {}; }
+// A graph input (placeholder).
 constexpr KindIs<NodeKind::placeholder> input() { return {}; }
+// A get_attr node: a parameter or buffer.
 constexpr KindIs<NodeKind::get_attr> attr() { return {}; }
+// A literal equal to `v`, written explicitly (raw values in a pattern mean the same).
 template <typename T>
 constexpr auto lit(T v) {
   return as_pattern(v);
 }
+// None, or an absent optional argument.
 constexpr Lit<std::nullptr_t> none() { return Lit<std::nullptr_t>(nullptr); }
+// Absent or None, or `p`; captures inside are read with Match::find.
 template <typename P>
 constexpr Optional<as_pattern_t<P>> optional(P p) {
   return Optional<as_pattern_t<P>>(as_pattern(p));
 }
+// `a`, else `b` (what `a` bound is undone first).
 template <typename A, typename B>
 constexpr Either<as_pattern_t<A>, as_pattern_t<B>> either(A a, B b) {
   return Either<as_pattern_t<A>, as_pattern_t<B>>(as_pattern(a), as_pattern(b));
 }
+// `a || b` is either(a, b).
 template <typename A, typename B, std::enable_if_t<is_pattern_v<A> && is_pattern_v<B>, int> = 0>
 constexpr Either<A, B> operator||(A a, B b) {
   return Either<A, B>(a, b);

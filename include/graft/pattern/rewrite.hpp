@@ -81,6 +81,7 @@ struct SameOpSet {
     return SameOp<Cap, as_pattern_t<Bs>...>(std::tuple<as_pattern_t<Bs>...>(as_pattern(bs)...));
   }
 };
+// same_op(c)(a, b, ...): a new node with the target of the node bound to `c`.
 template <typename Cap>
 constexpr SameOpSet<Cap> same_op(Cap) {
   return {};
@@ -99,6 +100,7 @@ struct Computed : PatternBase<Computed<F>> {
   }
   void describe(std::string& out) const { out += "computed(...)"; }
 };
+// A replacement value computed from the match by `f(m)` (or `f(m, context)`).
 template <typename F>
 constexpr Computed<F> computed(F f) {
   return Computed<F>(f);
@@ -127,6 +129,7 @@ struct Let : PatternBase<Let<Cap, B>> {
     inner.describe(out);
   }
 };
+// let(c, r): `r`, built once per rewrite and shared by every use.
 template <typename Cap, typename B>
 constexpr Let<Cap, as_pattern_t<B>> let(Cap, B b) {
   return Let<Cap, as_pattern_t<B>>(as_pattern(b));
@@ -170,6 +173,7 @@ struct LikeSet {
     return Like<Cap, as_pattern_t<Bs>...>(std::tuple<as_pattern_t<Bs>...>(as_pattern(bs)...));
   }
 };
+// like(c)(a, b): a copy of the node bound to `c` with these leading operands.
 template <typename Cap>
 constexpr LikeSet<Cap> like(Cap) {
   return {};
@@ -287,6 +291,7 @@ struct Rule {
   // error names the capture.
   static_assert(detail::every_use_bound<uses_t<R>, sure_t<P>>::value);
 
+  // The rule, named `n` in reports.
   constexpr Rule named(std::string_view n) const {
     Rule r = *this;
     r.name = n;
@@ -298,6 +303,7 @@ struct Rule {
     r.benefit = b;
     return r;
   }
+  // The rule, without copying metadata to the nodes built with `.as(c)`.
   constexpr Rule without_meta_copy() const {
     Rule r = *this;
     r.copy_meta = false;
@@ -313,6 +319,7 @@ struct Rule {
   bool apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report) const;
 };
 
+// A rule replacing what `pattern` matches by `replacement` (written in the same DSL).
 template <typename P, typename R>
 constexpr Rule<P, as_pattern_t<R>> rewrite(P pattern, R replacement) {
   return Rule<P, as_pattern_t<R>>{pattern, as_pattern(replacement)};

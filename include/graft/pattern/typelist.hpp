@@ -1,4 +1,8 @@
 // graft/pattern/typelist.hpp - compile-time sets of capture tags.
+//
+// The pattern DSL's bookkeeping: `tl::list<...>` with contains, add, join (union), meet
+// (intersection) and index_of, used to compute which captures a pattern binds on every path and
+// to give each capture a fixed slot in a match. Internal to the pattern layer.
 #pragma once
 
 #include <cstddef>

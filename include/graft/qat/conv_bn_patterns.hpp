@@ -106,6 +106,7 @@ bool conv_transposed(const Node& conv) {
     return op.substr(0, 14) == "conv_transpose";
   }
 }
+// The groups argument of a matched conv.
 inline std::int64_t conv_groups(const Node& conv) { return conv.arg("groups").as_int(); }
 
 // Checks a matched conv's literal arguments: stride and dilation positive, padding and
@@ -168,6 +169,7 @@ inline Argument channel_shape(std::int64_t rank, std::int64_t axis) {
 // [groups, 1, C_out/groups, 1...]; `GroupedTranspose` selects that form.
 template <typename Conv, bool HasBias, bool GroupedTranspose = false>
 struct QatConvBn {
+  // conv -> batch_norm, the conv with (HasBias) or without a bias; the BN any of four spellings.
   static auto pattern() {
     using namespace pattern;
     using namespace captures;
@@ -183,6 +185,7 @@ struct QatConvBn {
     }
   }
 
+  // The simulated-fold subgraph above, over the pattern's captures.
   static auto replacement() {
     using namespace pattern;
     using namespace captures;
@@ -310,6 +313,7 @@ inline constexpr auto dequantize_any = pattern::op(
 
 template <typename Conv, typename WeightQ, ConvBias Bias, bool GroupedTranspose = false>
 struct QuantizedQatConvBn {
+  // The quantized simulated fold above, for this conv op set, weight q/dq and bias variant.
   static auto pattern() {
     using namespace pattern;
     using namespace captures;

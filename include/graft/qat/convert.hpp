@@ -62,6 +62,7 @@ struct ConvertReport {
   std::size_t nodes_before = 0;
   std::size_t nodes_after = 0;
 
+  // Pairs folded for one variant ("conv2d+bias per_channel"), and in all.
   std::size_t count(std::string_view variant) const {
     for (const auto& [v, n] : folded)
       if (v == variant) return n;

@@ -32,6 +32,7 @@ struct PrepareReport {
   std::size_t nodes_before = 0;
   std::size_t nodes_after = 0;
 
+  // Pairs fused for one variant ("conv2d+bias"), and in all.
   std::size_t count(std::string_view rule) const {
     for (const auto& [r, n] : fused)
       if (r == rule) return n;

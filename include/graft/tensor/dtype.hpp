@@ -1,4 +1,8 @@
 // graft/tensor/dtype.hpp - torch scalar types, as graph literals and as tensor element types.
+//
+// `DType` names every torch dtype a graph may mention (`torch.int8` in a quantize node's
+// arguments); the subset with `is_storage_dtype` can back a `Tensor`. Also: torch's names for them
+// (and parsing those), element sizes, and the dtype of a C++ element type.
 #pragma once
 
 #include <cstddef>
@@ -83,6 +87,7 @@ constexpr std::size_t dtype_size(DType t) noexcept { return detail::dtype_info(t
 // True for the dtypes a graft::Tensor can hold: float32, float64, int8, uint8, int32, int64, bool.
 constexpr bool is_storage_dtype(DType t) noexcept { return detail::dtype_info(t).storage; }
 
+// True for the floating-point dtypes (storage or not).
 constexpr bool is_floating(DType t) noexcept {
   return t == DType::float32 || t == DType::float64 || t == DType::float16 ||
          t == DType::bfloat16 || t == DType::float8_e4m3fn || t == DType::float8_e5m2;

@@ -13,6 +13,7 @@
 
 namespace graft {
 
+// Aligned Eigen views over a tensor's storage: a flat array, or a row-major matrix (const and not).
 template <typename T>
 using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
 template <typename T>

@@ -240,12 +240,14 @@ inline Tensor add(const Tensor& a, const Tensor& b, double alpha = 1.0) {
     return T(x + static_cast<T>(alpha) * y);
   });
 }
+// a - alpha * b, broadcasting.
 inline Tensor sub(const Tensor& a, const Tensor& b, double alpha = 1.0) {
   return detail::binary(a, b, "sub", [alpha](auto x, auto y) {
     using T = decltype(x);
     return alpha == 1.0 ? T(x - y) : T(x - static_cast<T>(alpha) * y);
   });
 }
+// a * b, broadcasting.
 inline Tensor mul(const Tensor& a, const Tensor& b) {
   return detail::binary(a, b, "mul", [](auto x, auto y) { return decltype(x)(x * y); });
 }
@@ -289,18 +291,22 @@ inline Tensor sqrt(const Tensor& x) {
     for (Eigen::Index i = 0; i < in.size(); ++i) o[i] = std::sqrt(in[i]);
   });
 }
+// 1 / sqrt(x), computed as such (correctly rounded sqrt, then a division).
 inline Tensor rsqrt(const Tensor& x) {
   return detail::unary_float(x, "rsqrt", [](const auto& in, auto& o) {
     using T = typename std::decay_t<decltype(in)>::Scalar;
     for (Eigen::Index i = 0; i < in.size(); ++i) o[i] = T(1) / std::sqrt(in[i]);
   });
 }
+// -x.
 inline Tensor neg(const Tensor& x) {
   return detail::unary_float(x, "neg", [](const auto& in, auto& o) { o = -in; });
 }
+// 1 / x.
 inline Tensor reciprocal(const Tensor& x) {
   return detail::unary_float(x, "reciprocal", [](const auto& in, auto& o) { o = in.inverse(); });
 }
+// max(x, 0), NaN kept.
 inline Tensor relu(const Tensor& x) {
   return detail::unary_float(x, "relu", [](const auto& in, auto& o) {
     using T = typename std::decay_t<decltype(in)>::Scalar;
@@ -308,6 +314,7 @@ inline Tensor relu(const Tensor& x) {
     for (Eigen::Index i = 0; i < in.size(); ++i) o[i] = in[i] < T(0) ? T(0) : in[i];
   });
 }
+// x limited to [lo, hi] (hardtanh, relu6).
 inline Tensor clamp(const Tensor& x, double lo, double hi) {
   return detail::unary_float(x, "clamp", [lo, hi](const auto& in, auto& o) {
     using T = typename std::decay_t<decltype(in)>::Scalar;
@@ -340,12 +347,14 @@ inline Tensor hardsigmoid(const Tensor& x) {
     for (Eigen::Index i = 0; i < in.size(); ++i) o[i] = std::min(std::max(in[i] + T(3), T(0)), T(6)) / T(6);
   });
 }
+// 1 / (1 + exp(-x)).
 inline Tensor sigmoid(const Tensor& x) {
   return detail::unary_float(x, "sigmoid", [](const auto& in, auto& o) {
     using T = typename std::decay_t<decltype(in)>::Scalar;
     for (Eigen::Index i = 0; i < in.size(); ++i) o[i] = T(1) / (T(1) + std::exp(-in[i]));
   });
 }
+// tanh(x).
 inline Tensor tanh(const Tensor& x) {
   return detail::unary_float(x, "tanh", [](const auto& in, auto& o) {
     for (Eigen::Index i = 0; i < in.size(); ++i) o[i] = std::tanh(in[i]);
@@ -359,6 +368,7 @@ inline Tensor silu(const Tensor& x) {
   });
 }
 
+// Zeros / ones of the shape and dtype of `x`.
 inline Tensor zeros_like(const Tensor& x) { return Tensor(x.dtype(), x.shape()); }
 inline Tensor ones_like(const Tensor& x) {
   Tensor out(x.dtype(), x.shape());
@@ -404,6 +414,7 @@ inline Shape infer_shape(const Shape& shape, std::size_t numel, const Shape& fro
 inline Tensor reshape(const Tensor& x, const Shape& shape) {
   return x.reshaped(infer_shape(shape, x.numel(), x.shape()));
 }
+// Dimensions start_dim..end_dim merged into one, as torch.flatten.
 inline Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1) {
   auto nd = static_cast<std::int64_t>(x.dim());
   if (nd == 0) return x.reshaped({1});

@@ -1,4 +1,9 @@
 // graft/tensor/pool.hpp - 2-d max / average / adaptive average pooling, PyTorch semantics.
+//
+// The kernels behind aten.max_pool2d, avg_pool2d and adaptive_avg_pool2d for the interpreter:
+// NCHW or CHW input, kernel, stride, padding, dilation and ceil_mode as PyTorch reads them
+// (`Pool2dParams`), count_include_pad and divisor_override for the average. A TensorError names
+// the bad shape or parameter.
 #pragma once
 
 #include <algorithm>

@@ -102,6 +102,7 @@ inline double item(const Tensor& t, const char* what = "item") {
   return detail::element_as_double(t, 0);
 }
 
+// clamp(round_half_to_even(x * (1 / scale)) + zero_point, quant_min, quant_max), stored as `dtype`.
 inline Tensor quantize_per_tensor(const Tensor& input, double scale, std::int64_t zero_point, std::int64_t quant_min,
                                   std::int64_t quant_max, DType dtype) {
   detail::check_quant_range(quant_min, quant_max, dtype, "quantize_per_tensor");
@@ -153,6 +154,7 @@ inline Tensor fake_quantize_per_tensor(const Tensor& input, double scale, std::i
   return out;
 }
 
+// quantize_per_tensor with one scale and zero point per index along `axis`.
 inline Tensor quantize_per_channel(const Tensor& input, const Tensor& scales, const Tensor& zero_points, std::int64_t axis,
                                    std::int64_t quant_min, std::int64_t quant_max, DType dtype) {
   detail::check_quant_range(quant_min, quant_max, dtype, "quantize_per_channel");
@@ -210,6 +212,7 @@ inline Tensor dequantize_per_channel(const Tensor& input, const Tensor& scales, 
   return out;
 }
 
+// quantize then dequantize per channel, in the input's float type.
 inline Tensor fake_quantize_per_channel(const Tensor& input, const Tensor& scales, const Tensor& zero_points,
                                         std::int64_t axis, std::int64_t quant_min, std::int64_t quant_max) {
   if (quant_min > quant_max) throw TensorError("fake_quantize_per_channel: quant_min > quant_max");

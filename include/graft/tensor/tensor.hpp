@@ -22,6 +22,7 @@ namespace graft {
 
 using Shape = std::vector<std::int64_t>;
 
+// "[2, 3, 8, 8]", for messages.
 inline std::string shape_to_string(const Shape& s) {
   std::string out = "[";
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
@@ -145,6 +146,7 @@ class Tensor {
     return s;
   }
 
+  // The elements as T; TensorError when T is not the tensor's dtype.
   template <typename T>
   T* data() {
     check_type<T>();

@@ -1,4 +1,6 @@
-// A user's program: builds a conv -> batch_norm graph, checks it, prints it.
+// A program using an installed graft: builds a conv -> batch_norm graph, checks it, prints it.
+// Includes the umbrella header (everything: Boost.Graph, Eigen and nlohmann/json too).
+// Returns 1 if a check fails.
 #include <iostream>
 
 #include "graft/graft.hpp"
@@ -12,6 +14,6 @@ int main() {
                                     {conv, nullptr, nullptr, nullptr, nullptr, false, 0.1, 1e-5, false});
   g.output(bn);
   g.lint();
-  std::cout << g;
+  std::cout << g << "graft " << graft::version_string << "\n";
   return bn->arg("eps").as_double() == 1e-5 && conv->num_users() == 1 ? 0 : 1;
 }
