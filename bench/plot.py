@@ -51,7 +51,7 @@ def main():
     m = res.get("machine", {})
     ax.set_title(f"QAT prepare, one thread each side ({m.get('cpu', '?')}, torch {m.get('torch', '?')})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(args.output)
     print("wrote " + args.output)
