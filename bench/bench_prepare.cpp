@@ -1,68 +1,72 @@
-// fuse_conv_bn_qat over chains of N conv2d -> batch_norm -> relu blocks (with real parameters).
+// QAT prepare (fuse_conv_bn_qat) over chains of N conv2d -> batch_norm -> relu blocks (real
+// parameters; 9 N + 2 nodes), N = 10^2 .. 10^5, and over ResNet-50- and MobileNetV2-shaped graphs.
 //
-//   bash scripts/dev.sh bench                      all benchmarks
-//   python3 bench/compare_torch_prepare.py         the same rewrite in torch 1.13, side by side
+//   cmake --build build-bench --target bench_prepare && build-bench/bench/bench_prepare
+//   /usr/bin/python3 bench/compare_torch.py          torch.fx's replace_pattern on the same chains
 //
-// Reports time per node at each N (flat when the pass is linear) and, as a baseline measured in
-// the same run, BM_CopyGraph: a plain deep copy of the same graph.
+// BM_Prepare          the whole pass (match + guard rails, then rewrite in a transaction)
+// BM_PrepareMatch     matching alone, as the pass does it: check_conv_bn_pairs (the pass's first
+//                     step: find every pair and run the guard rails, change nothing)
+// BM_CopyGraph        baseline in the same run: a deep copy of the same graph
+// Counters: ns_per_node (of the input graph), and from one extra untimed run (bench/heap_probe.hpp)
+// input_MiB, peak_MiB (heap growth above the input while the pass runs), peak_B/node, rss_hwm_MiB.
 #include <benchmark/benchmark.h>
 
 #include <string>
 
+#include "bench_util.hpp"
+#include "heap_probe.hpp"
+#include "models.hpp"
 #include "graft/graph.hpp"
 #include "graft/qat/prepare.hpp"
-#include "bench_util.hpp"
 
 namespace {
 using namespace graft;
+using bench::heap::report_memory;
 
-Module blocks(std::int64_t n) {
-  Module m;
-  Graph& g = m.graph;
-  Node* cur = g.placeholder("x");
-  const OpSchema* conv2d = g.resolve_op("aten.conv2d.default");
-  const OpSchema* bn_op = g.resolve_op("aten.batch_norm.default");
-  const OpSchema* relu_op = g.resolve_op("aten.relu.default");
-  const std::int64_t c = 4;
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::string p = "layer" + std::to_string(i);
-    auto attr = [&](const std::string& name, Tensor t, bool buffer) {
-      (buffer ? m.buffers : m.parameters).add(p + name, std::move(t));
-      return g.get_attr(p + name);
-    };
-    Node* w = attr(".conv.weight", Tensor(DType::float32, {c, c, 3, 3}), false);
-    Node* b = attr(".conv.bias", Tensor(DType::float32, {c}), false);
-    Node* conv = g.call_function(conv2d, {cur, w, b, ints({1, 1}), ints({1, 1})});
-    Node* gamma = attr(".bn.weight", Tensor::full<float>({c}, 1.0f), false);
-    Node* beta = attr(".bn.bias", Tensor(DType::float32, {c}), false);
-    Node* mean = attr(".bn.running_mean", Tensor(DType::float32, {c}), true);
-    Node* var = attr(".bn.running_var", Tensor::full<float>({c}, 1.0f), true);
-    Node* bn = g.call_function(bn_op, {conv, gamma, beta, mean, var, true, 0.1, 1e-5, false});
-    cur = g.call_function(relu_op, {bn});
-  }
-  g.output(cur);
-  return m;
-}
-
-void BM_Prepare(benchmark::State& state) {
+template <typename Build>
+void prepare(benchmark::State& state, Build build, std::size_t pairs) {
   std::size_t nodes = 0;
+  const Module base = build();
   for (auto _ : state) {
     state.PauseTiming();
-    Module m = blocks(state.range(0));
+    Module m = base;
     nodes = m.graph.size();
     state.ResumeTiming();
     auto report = qat::fuse_conv_bn_qat(m);
     benchmark::DoNotOptimize(report.nodes_after);
     state.PauseTiming();
-    if (report.total() != static_cast<std::size_t>(state.range(0))) state.SkipWithError("not every pair was fused");
+    if (report.total() != pairs) state.SkipWithError("not every pair was fused");
     m = Module();
     state.ResumeTiming();
   }
   bench::per_node(state, nodes);
+  report_memory(state, nodes, [&] { return Module(base); }, [](Module& m) { qat::fuse_conv_bn_qat(m); });
+}
+
+template <typename Build>
+void match(benchmark::State& state, Build build) {
+  const Module m = build();
+  for (auto _ : state) {
+    qat::check_conv_bn_pairs(m);
+    benchmark::ClobberMemory();
+  }
+  bench::per_node(state, m.graph.size());
+  report_memory(state, m.graph.size(), [&] { return Module(m); }, [](const Module& c) { qat::check_conv_bn_pairs(c); });
+}
+
+void BM_Prepare(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  prepare(state, [n] { return bench::conv_bn_relu_chain(n); }, static_cast<std::size_t>(n));
+}
+
+void BM_PrepareMatch(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  match(state, [n] { return bench::conv_bn_relu_chain(n); });
 }
 
 void BM_CopyGraph(benchmark::State& state) {
-  Module m = blocks(state.range(0));
+  const Module m = bench::conv_bn_relu_chain(state.range(0));
   for (auto _ : state) {
     Graph copy(m.graph);
     benchmark::DoNotOptimize(copy.size());
@@ -70,8 +74,19 @@ void BM_CopyGraph(benchmark::State& state) {
   bench::per_node(state, m.graph.size());
 }
 
+void BM_Prepare_ResNet50(benchmark::State& state) { prepare(state, bench::resnet50, 53); }
+void BM_PrepareMatch_ResNet50(benchmark::State& state) { match(state, bench::resnet50); }
+void BM_Prepare_MobileNetV2(benchmark::State& state) { prepare(state, bench::mobilenet_v2, 52); }
+void BM_PrepareMatch_MobileNetV2(benchmark::State& state) { match(state, bench::mobilenet_v2); }
+
 }  // namespace
 
-BENCHMARK(BM_CopyGraph)->RangeMultiplier(10)->Range(100, 100000)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Prepare)->Arg(100)->Arg(300)->Arg(1000)->Arg(2000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_CopyGraph)->Arg(100)->Arg(300)->Arg(1000)->Arg(2000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrepareMatch)->Arg(100)->Arg(300)->Arg(1000)->Arg(2000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Prepare)->Arg(100)->Arg(300)->Arg(1000)->Arg(2000)->Unit(benchmark::kMillisecond)->Iterations(10);
+BENCHMARK(BM_Prepare)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_PrepareMatch_ResNet50)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Prepare_ResNet50)->Unit(benchmark::kMicrosecond)->Iterations(20);
+BENCHMARK(BM_PrepareMatch_MobileNetV2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Prepare_MobileNetV2)->Unit(benchmark::kMicrosecond)->Iterations(20);
 BENCHMARK_MAIN();

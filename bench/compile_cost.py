@@ -9,8 +9,10 @@ the fastest time and the largest peak memory):
   (b) bench/compile/everything.cpp: graft/graft.hpp, using every layer once;
   (c) bench/compile/floor.cpp: only the standard, Eigen, Boost.Graph and nlohmann/json headers
       graft uses (the floor a user pays anyway).
-and prints wall time and peak resident memory of the compiler, and (a), (b) as ratios to (c).
-Peak memory comes from getrusage(RUSAGE_CHILDREN) of each compiler run.
+and prints the compiler's wall time, CPU time (user + system) and peak resident memory, and (a),
+(b) as ratios to (c). Peak memory and CPU time come from getrusage(RUSAGE_CHILDREN) of each
+compiler run. On a machine shared with other work, CPU time is the steadier number: wall time
+also counts the time the compiler waited for a core.
 """
 
 import argparse
@@ -37,15 +39,16 @@ def compile_once(cxx, src, out):
     # children, so run each compile in its own short-lived Python child.
     probe = ("import resource,subprocess,sys,time;t=time.perf_counter();"
              "r=subprocess.run(sys.argv[1:]);d=time.perf_counter()-t;"
-             "print(d, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+             "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+             "print(d, u.ru_utime + u.ru_stime, u.ru_maxrss, r.returncode)")
     res = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True)
     if res.returncode != 0:
         sys.exit("probe failed: " + res.stderr)
-    seconds, kib, rc = res.stdout.split()
+    seconds, cpu, kib, rc = res.stdout.split()
     if rc != "0":
         subprocess.run(cmd)  # show the compiler's errors
         sys.exit("compile failed: " + " ".join(cmd))
-    return float(seconds), int(kib) / 1024.0
+    return float(seconds), float(cpu), int(kib) / 1024.0
 
 
 def main():
@@ -56,16 +59,20 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, name in UNITS:
-            times, mems = [], []
+            times, cpus, mems = [], [], []
             for _ in range(args.repeat):
-                t, m = compile_once(args.cxx, os.path.join(HERE, "compile", name), os.path.join(tmp, name + ".o"))
+                t, c, m = compile_once(args.cxx, os.path.join(HERE, "compile", name), os.path.join(tmp, name + ".o"))
                 times.append(t)
+                cpus.append(c)
                 mems.append(m)
-            rows.append((label, min(times), max(mems)))
-    floor_t, floor_m = rows[-1][1], rows[-1][2]
-    print(f"{'translation unit':40s} {'time (s)':>9s} {'peak MiB':>9s} {'time / (c)':>11s} {'mem / (c)':>10s}")
-    for label, t, m in rows:
-        print(f"{label:40s} {t:9.2f} {m:9.0f} {t / floor_t:11.2f} {m / floor_m:10.2f}")
+            rows.append((label, min(times), min(cpus), max(mems)))
+    floor_t, floor_c, floor_m = rows[-1][1], rows[-1][2], rows[-1][3]
+    print(f"g++ -O2, fastest of {args.repeat} (time), largest of {args.repeat} (memory); load average "
+          f"{os.getloadavg()[0]:.2f} at the end")
+    print(f"{'translation unit':40s} {'wall (s)':>9s} {'CPU (s)':>8s} {'peak MiB':>9s} {'wall/(c)':>9s} "
+          f"{'CPU/(c)':>8s} {'mem/(c)':>8s}")
+    for label, t, c, m in rows:
+        print(f"{label:40s} {t:9.2f} {c:8.2f} {m:9.0f} {t / floor_t:9.2f} {c / floor_c:8.2f} {m / floor_m:8.2f}")
 
 
 if __name__ == "__main__":

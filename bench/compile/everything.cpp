@@ -1,7 +1,11 @@
-// Compile-cost probe (b): the umbrella header, using every layer once.
+// Compile-cost probe (b): the umbrella header, using every layer once (plus the DOT writer and a
+// BGL algorithm, which graft/graft.hpp does not include).
 #include <sstream>
 
+#include <boost/graph/topological_sort.hpp>
+
 #include "graft/graft.hpp"
+#include "graft/io/dot.hpp"  // not in the umbrella header
 
 int main() {
   using namespace graft;
