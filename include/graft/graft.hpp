@@ -9,6 +9,7 @@
 #include "graft/graph.hpp"
 #include "graft/graph/bgl.hpp"
 #include "graft/graph/bgl_model.hpp"
+#include "graft/io/dot.hpp"
 #include "graft/io/file.hpp"
 #include "graft/io/json_graph.hpp"
 #include "graft/io/safetensors.hpp"
