@@ -84,3 +84,14 @@ TEST_CASE("conv: channel, dtype and size mismatches are errors naming the shapes
   CHECK_THROWS_WITH_AS(graft::kernels::conv_transpose(x, wt, nullptr, {1}, {0}, {1}),
                        doctest::Contains("output_padding must be smaller than either stride or dilation"), graft::TensorError);
 }
+
+TEST_CASE("conv: an output larger than GRAFT_MAX_TENSOR_BYTES is refused before anything is allocated") {
+  // Padding 10^6 on an 8x8 input asks for a [1, 4, 2000006, 2000006] float32 output (64 TB): a
+  // hostile literal argument must give an error, not an allocation attempt.
+  graft::Tensor x(graft::DType::float32, {1, 3, 8, 8});
+  graft::Tensor w(graft::DType::float32, {4, 3, 3, 3});
+  graft::kernels::ConvParams p;
+  p.padding = {1000000, 1000000};
+  CHECK_THROWS_WITH_AS(graft::kernels::convolution(x, w, nullptr, p),
+                       doctest::Contains("more than the limit of 17179869184 (GRAFT_MAX_TENSOR_BYTES)"), graft::TensorError);
+}
