@@ -203,7 +203,7 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
     }
   } catch (...) {
     for (auto it = added.rbegin(); it != added.rend(); ++it)
-      if (m.buffers.contains(*it)) m.buffers.erase(*it);
+      m.buffers.erase(*it);  // false (nothing to undo) for a name whose add failed
     throw;  // the transaction puts the graph back
   }
   tx.commit();
