@@ -96,7 +96,7 @@ class Match {
                                                const MatchOptions&,
                                                const std::unordered_set<typename graph_model<G2>::node>*);
   std::array<node, K> nodes_{};
-  std::array<Argument, K> literals_{};
+  std::array<Argument, detail::literal_slots_v<caps>> literals_{};
   std::array<bool, K> bound_{};
 };
 

@@ -106,6 +106,21 @@ std::string describe_operand(const G& g, const Operand<node_t<G>>& x) {
 
 }  // namespace detail
 
+namespace detail {
+template <typename T>
+struct is_literal_capture : std::false_type {};
+template <typename Tag>
+struct is_literal_capture<LitCapture<Tag>> : std::true_type {};
+template <typename L>
+struct has_literal_capture;
+template <typename... Ts>
+struct has_literal_capture<tl::list<Ts...>> : std::bool_constant<(is_literal_capture<Ts>::value || ...)> {};
+// Literal slots: one per capture when the pattern has a literal capture, else none (so a pattern
+// of node captures only neither stores nor copies a row of empty Arguments).
+template <typename Caps>
+inline constexpr std::size_t literal_slots_v = has_literal_capture<Caps>::value ? Caps::size : 0;
+}  // namespace detail
+
 // The state of one match attempt. `Caps` is the pattern's capture set; slots follow its order.
 template <typename G, typename Caps>
 struct Context {
@@ -113,13 +128,14 @@ struct Context {
   using node = typename model::node;
   using caps = Caps;
   static constexpr std::size_t K = Caps::size;
+  static constexpr std::size_t KL = detail::literal_slots_v<Caps>;
 
   const G& g;
   const MatchOptions& opt;
   const std::unordered_set<node>* claimed = nullptr;  // nodes of earlier matches
 
   std::array<node, K> nodes{};
-  std::array<Argument, K> literals{};
+  std::array<Argument, KL> literals{};
   std::array<bool, K> bound{};
   std::vector<node> internal;          // nodes matched by op patterns, root first
   std::vector<node> users_inside;      // nodes that asked for all_users_inside()
@@ -128,7 +144,7 @@ struct Context {
 
   struct Snapshot {
     std::array<node, K> nodes;
-    std::array<Argument, K> literals;
+    std::array<Argument, KL> literals;
     std::array<bool, K> bound;
     std::size_t internal, users_inside;
   };
@@ -142,18 +158,31 @@ struct Context {
   }
 
   // Records why `what` failed on `x` (only in explain mode) and returns false. `why` is a string
-  // or a callable making one, so nothing is formatted unless someone is listening.
+  // or a callable making one, so nothing is formatted unless someone is listening. The reporting
+  // itself is out of line and type-erased: a failure site costs a test and a call, not a copy of
+  // the sub-pattern's describe() (which would make every matcher's code grow with its depth).
   template <typename P, typename Why>
   bool fail(const P& what, const Operand<node>& x, Why&& why) const {
     if (opt.explain) {
-      std::string d;
-      what.describe(d);
-      *opt.explain << "pattern " << d << " failed on " << detail::describe_operand(g, x) << ": ";
-      if constexpr (std::is_invocable_v<Why>) *opt.explain << why();
-      else *opt.explain << why;
-      *opt.explain << "\n";
+      if constexpr (std::is_invocable_v<Why>) report_failure(&what, &describe_erased<P>, x, std::string(why()));
+      else report_failure(&what, &describe_erased<P>, x, std::string(why));
     }
     return false;
+  }
+
+ private:
+  template <typename P>
+  static void describe_erased(const void* p, std::string& out) {
+    static_cast<const P*>(p)->describe(out);
+  }
+#if defined(__GNUC__)
+  __attribute__((noinline, cold))
+#endif
+  void report_failure(const void* what, void (*describe)(const void*, std::string&), const Operand<node>& x,
+                      const std::string& why) const {
+    std::string d;
+    describe(what, d);
+    *opt.explain << "pattern " << d << " failed on " << detail::describe_operand(g, x) << ": " << why << "\n";
   }
 };
 
