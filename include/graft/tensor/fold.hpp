@@ -27,7 +27,7 @@
 #endif
 
 #include "graft/error.hpp"
-#include "graft/tensor/ops.hpp"
+#include "graft/tensor/dispatch.hpp"
 #include "graft/tensor/tensor.hpp"
 
 namespace graft::kernels {

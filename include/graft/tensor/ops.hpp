@@ -19,6 +19,7 @@
 #include <Eigen/Core>
 
 #include "graft/error.hpp"
+#include "graft/tensor/dispatch.hpp"
 #include "graft/tensor/dtype.hpp"
 #include "graft/tensor/eigen.hpp"
 #include "graft/tensor/tensor.hpp"
@@ -26,34 +27,6 @@
 namespace graft::kernels {
 
 namespace detail {
-
-inline std::string dt(DType t) { return std::string(dtype_name(t)); }
-
-// Calls f(T{}) with T the element type of a float dtype; TensorError for any other dtype.
-template <typename F>
-decltype(auto) dispatch_float(DType t, const char* what, F&& f) {
-  switch (t) {
-    case DType::float32: return f(float{});
-    case DType::float64: return f(double{});
-    default: break;
-  }
-  throw TensorError(std::string(what) + ": expected a float32 or float64 tensor, got " + dt(t));
-}
-
-// As dispatch_float, plus int8, uint8, int32 and int64.
-template <typename F>
-decltype(auto) dispatch_numeric(DType t, const char* what, F&& f) {
-  switch (t) {
-    case DType::float32: return f(float{});
-    case DType::float64: return f(double{});
-    case DType::int8: return f(std::int8_t{});
-    case DType::uint8: return f(std::uint8_t{});
-    case DType::int32: return f(std::int32_t{});
-    case DType::int64: return f(std::int64_t{});
-    default: break;
-  }
-  throw TensorError(std::string(what) + ": dtype " + dt(t) + " is not supported");
-}
 
 inline std::int64_t wrap_dim(std::int64_t d, std::int64_t ndim, const char* what) {
   std::int64_t n = std::max<std::int64_t>(ndim, 1);
