@@ -166,8 +166,9 @@ inline Argument channel_shape(std::int64_t rank, std::int64_t axis) {
 // For a grouped conv-transpose (weight [C_in, C_out/groups, k...]) the scale must be applied per
 // absolute output channel g * (C_out/groups) + j, so the weight is viewed as
 // [groups, C_in/groups, C_out/groups, k...] and scaled by scale_factor viewed as
-// [groups, 1, C_out/groups, 1...]; `GroupedTranspose` selects that form.
-template <typename Conv, bool HasBias, bool GroupedTranspose = false>
+// [groups, 1, C_out/groups, 1...]. The replacement chooses that form per match
+// (`is_grouped_transpose`), so one template per conv op and bias variant covers both.
+template <typename Conv, bool HasBias>
 struct QatConvBn {
   // conv -> batch_norm, the conv with (HasBias) or without a bias; the BN any of four spellings.
   static auto pattern() {
@@ -185,6 +186,10 @@ struct QatConvBn {
     }
   }
 
+  // Whether the matched conv is a conv-transpose with more than one group: its weight is scaled
+  // through the grouped view.
+  static bool is_grouped_transpose(const Node& c) { return conv_transposed<Conv>(c) && conv_groups(c) > 1; }
+
   // The simulated-fold subgraph above, over the pattern's captures.
   static auto replacement() {
     using namespace pattern;
@@ -201,29 +206,25 @@ struct QatConvBn {
     const auto out_shape = computed([](const auto& m) {
       return channel_shape(conv_dims<Conv>(*m[conv]) + 2, 1);
     });
-    const auto scaled_weight = [&] {
-      if constexpr (!GroupedTranspose) {
-        const auto weight_shape = computed([](const auto& m) {
-          const Node& c = *m[conv];
-          return channel_shape(conv_dims<Conv>(c) + 2, conv_transposed<Conv>(c) ? 1 : 0);
-        });
-        return mul(conv_weight, reshape(scale, weight_shape)).as(conv_weight);
-      } else {
-        // Shapes from the weight's own: the pass hands its Module as the context.
-        const auto grouped_weight = computed([](const auto& m, const void* ctx) {
-          return grouped_weight_shape(m, ctx);
-        });
-        const auto grouped_scale = computed([](const auto& m) {
-          Argument::List l(static_cast<std::size_t>(conv_dims<Conv>(*m[conv]) + 3), Argument(1));
-          l[0] = Argument(conv_groups(*m[conv]));
-          l[2] = Argument(-1);
-          return Argument(std::move(l));
-        });
-        const auto weight_shape = computed([](const auto& m, const void* ctx) { return weight_shape_of(m, ctx); });
-        return reshape(mul(reshape(conv_weight, grouped_weight), reshape(scale, grouped_scale)), weight_shape)
-            .as(conv_weight);
-      }
-    }();
+    // conv_weight * scale_factor.reshape([-1, 1, ...] or [1, -1, 1, ...]).
+    const auto weight_shape = computed([](const auto& m) {
+      const Node& c = *m[conv];
+      return channel_shape(conv_dims<Conv>(c) + 2, conv_transposed<Conv>(c) ? 1 : 0);
+    });
+    const auto plain = mul(conv_weight, reshape(scale, weight_shape));
+    // The grouped conv-transpose form; shapes from the weight's own (the pass hands its Module
+    // as the context).
+    const auto grouped_weight = computed([](const auto& m, const void* ctx) { return grouped_weight_shape(m, ctx); });
+    const auto grouped_scale = computed([](const auto& m) {
+      Argument::List l(static_cast<std::size_t>(conv_dims<Conv>(*m[conv]) + 3), Argument(1));
+      l[0] = Argument(conv_groups(*m[conv]));
+      l[2] = Argument(-1);
+      return Argument(std::move(l));
+    });
+    const auto own_shape = computed([](const auto& m, const void* ctx) { return weight_shape_of(m, ctx); });
+    const auto grouped = reshape(mul(reshape(conv_weight, grouped_weight), reshape(scale, grouped_scale)), own_shape);
+    const auto scaled_weight =
+        choose([](const auto& m) { return is_grouped_transpose(*m[conv]); }, grouped, plain).as(conv_weight);
     if constexpr (HasBias) {
       const auto new_conv = like(conv)(conv_input, scaled_weight, zeros_like(conv_bias).as(conv_bias)).as(conv);
       const auto y = add(div(new_conv, reshape(scale, out_shape)), reshape(conv_bias, out_shape));
@@ -235,8 +236,7 @@ struct QatConvBn {
     }
   }
 
-  static constexpr std::string_view rule_name = HasBias ? (GroupedTranspose ? "conv+bias (grouped transpose)" : "conv+bias")
-                                                         : (GroupedTranspose ? "conv (grouped transpose)" : "conv");
+  static constexpr std::string_view rule_name = HasBias ? "conv+bias" : "conv";
 
   // The weight's shape, from the module's parameter (the pass's context) or the node's meta val.
   template <typename M>
@@ -311,52 +311,133 @@ inline constexpr auto dequantize_any = pattern::op(
     "quantized_decomposed.dequantize_per_tensor.default", "quantized_decomposed.dequantize_per_tensor.tensor",
     "quantized_decomposed.dequantize_per_channel.default");
 
+// The pieces of the convert patterns, each written once; QuantizedQatConvBn (one variant) and
+// AnyQuantizedQatConvBn (all twelve) are assembled from them.
+template <typename Conv>
+struct FoldPatternParts {
+  static constexpr auto conv_op = pattern::OpSet<Conv::targets.size()>{Conv::targets};
+  static constexpr auto add = pattern::op("aten.add.Tensor");
+  static constexpr auto sqrt = pattern::op("aten.sqrt.default");
+  static constexpr auto div = pattern::op("aten.div.Tensor");
+  static constexpr auto mul = pattern::op("aten.mul.Tensor");
+  static constexpr auto reshape = pattern::op("aten.reshape.default");
+  static constexpr auto zeros_like = pattern::op("aten.zeros_like.default");
+
+  // scale_factor = bn_weight / sqrt(running_var + eps): bound on the weight path (matched first),
+  // then required to be the same node on the output.
+  static constexpr auto scale() {
+    using namespace pattern;
+    using namespace captures;
+    return div(bn_weight, sqrt(add(bn_running_var, any_literal()))).bind(scale_factor);
+  }
+  // conv_weight * scale_factor.reshape(wshape), or prepare's grouped conv-transpose form.
+  template <bool GroupedTranspose>
+  static constexpr auto scaled() {
+    using namespace pattern;
+    using namespace captures;
+    if constexpr (!GroupedTranspose)
+      return mul(conv_weight, reshape(scale(), any_literal())).bind(scaled_weight);
+    else
+      return reshape(mul(reshape(conv_weight, any_literal()), reshape(scale(), any_literal())), any_literal())
+          .bind(scaled_weight);
+  }
+  // dq(q(scaled)) with the given quantize / dequantize op sets.
+  template <typename Q, typename DQ, typename S>
+  static constexpr auto weight(Q q, DQ dq, S scaled_w) {
+    using namespace captures;
+    return dq(q(scaled_w).bind(weight_q)).bind(weight_dq);
+  }
+  // The conv's bias operand: None, zeros_like(conv_bias), or dq(q(zeros_like(conv_bias))).
+  template <ConvBias Bias>
+  static constexpr auto bias() {
+    using namespace pattern;
+    using namespace captures;
+    if constexpr (Bias == ConvBias::none) return none();
+    else if constexpr (Bias == ConvBias::floating) return zeros_like(conv_bias).bind(zero_bias);
+    else return dequantize_any(quantize_any(bias<ConvBias::floating>()).bind(bias_q)).bind(bias_dq);
+  }
+  // conv(x, w, b) / scale_factor.reshape([1, -1, 1...]).
+  template <typename W, typename B>
+  static constexpr auto rescaled(W w, B b) {
+    using namespace pattern;
+    using namespace captures;
+    return div(conv_op(conv_input, w, b).bind(conv), reshape(scale_factor, any_literal())).bind(output_rescale);
+  }
+  // ... + conv_bias.reshape([1, -1, 1...]).
+  template <typename R>
+  static constexpr auto plus_bias(R r) {
+    using namespace pattern;
+    using namespace captures;
+    return add(r, reshape(conv_bias, any_literal())).bind(bias_add);
+  }
+  // batch_norm(y, bn_weight, bn_bias, running_mean, running_var, ...).
+  template <typename Y>
+  static constexpr auto bn_of(Y y) {
+    using namespace captures;
+    return batch_norm_any(y, bn_weight, bn_bias, bn_running_mean, bn_running_var).bind(bn);
+  }
+};
+
 template <typename Conv, typename WeightQ, ConvBias Bias, bool GroupedTranspose = false>
 struct QuantizedQatConvBn {
   // The quantized simulated fold above, for this conv op set, weight q/dq and bias variant.
   static auto pattern() {
-    using namespace pattern;
-    using namespace captures;
-    constexpr auto conv_op = OpSet<Conv::targets.size()>{Conv::targets};
-    constexpr auto add = op("aten.add.Tensor");
-    constexpr auto sqrt = op("aten.sqrt.default");
-    constexpr auto div = op("aten.div.Tensor");
-    constexpr auto mul = op("aten.mul.Tensor");
-    constexpr auto reshape = op("aten.reshape.default");
-    constexpr auto zeros_like = op("aten.zeros_like.default");
-
-    // Bound on the weight path (matched first), then required to be the same node on the output.
-    const auto scale = div(bn_weight, sqrt(add(bn_running_var, any_literal()))).bind(scale_factor);
-    const auto scaled = [&] {
-      if constexpr (!GroupedTranspose)
-        return mul(conv_weight, reshape(scale, any_literal())).bind(scaled_weight);
-      else
-        return reshape(mul(reshape(conv_weight, any_literal()), reshape(scale, any_literal())), any_literal())
-            .bind(scaled_weight);
-    }();
-    const auto weight = WeightQ::dq(WeightQ::q(scaled).bind(weight_q)).bind(weight_dq);
-    const auto convolved = [&] {
-      if constexpr (Bias == ConvBias::none)
-        return conv_op(conv_input, weight, none()).bind(conv);
-      else if constexpr (Bias == ConvBias::floating)
-        return conv_op(conv_input, weight, zeros_like(conv_bias).bind(zero_bias)).bind(conv);
-      else
-        return conv_op(conv_input, weight,
-                       dequantize_any(quantize_any(zeros_like(conv_bias).bind(zero_bias)).bind(bias_q)).bind(bias_dq))
-            .bind(conv);
-    }();
-    const auto rescaled = div(convolved, reshape(scale_factor, any_literal())).bind(output_rescale);
-    if constexpr (Bias == ConvBias::none) {
-      return batch_norm_any(rescaled, bn_weight, bn_bias, bn_running_mean, bn_running_var).bind(bn);
-    } else {
-      return batch_norm_any(add(rescaled, reshape(conv_bias, any_literal())).bind(bias_add), bn_weight, bn_bias,
-                            bn_running_mean, bn_running_var)
-          .bind(bn);
-    }
+    using P = FoldPatternParts<Conv>;
+    const auto rescaled = P::rescaled(P::weight(WeightQ::q, WeightQ::dq, P::template scaled<GroupedTranspose>()),
+                                      P::template bias<Bias>());
+    if constexpr (Bias == ConvBias::none) return P::bn_of(rescaled);
+    else return P::bn_of(P::plus_bias(rescaled));
   }
 
   static constexpr std::string_view bias_name =
       Bias == ConvBias::none ? "" : (Bias == ConvBias::floating ? "+bias" : "+quantized_bias");
+};
+
+// All twelve variants in one pattern: the weight per tensor or per channel (any quantize /
+// dequantize spelling; a pass checks that the pair agrees), the plain or grouped-transpose
+// weight scaling, and the three bias forms, as alternatives inside one tree. Matching costs
+// the same as trying the variants in turn, but the compiler generates one matcher instead of
+// twelve nests (see docs/performance.md, compile cost). `conv_bias`, `zero_bias`, `bias_q`,
+// `bias_dq` and `bias_add` are bound only on some paths: read them with Match::find. A match
+// whose bias operand and bias add disagree (an add without a conv bias, or the reverse) is not
+// one of the twelve variants; `AnyQuantizedQatConvBn::consistent` says so.
+template <typename Conv>
+struct AnyQuantizedQatConvBn {
+  static auto pattern() {
+    using namespace pattern;
+    using P = FoldPatternParts<Conv>;
+    const auto weight = P::weight(quantize_any, dequantize_any,
+                                  either(P::template scaled<false>(), P::template scaled<true>()));
+    const auto bias = either(P::template bias<ConvBias::none>(),
+                             either(P::template bias<ConvBias::floating>(), P::template bias<ConvBias::quantized>()));
+    const auto rescaled = P::rescaled(weight, bias);
+    return P::bn_of(either(P::plus_bias(rescaled), rescaled));
+  }
+
+  // Whether a match of pattern() is one of the twelve variants: the weight quantize and
+  // dequantize both per tensor or both per channel, and a bias add exactly when the conv has a
+  // bias operand.
+  template <typename M>
+  static bool consistent(const M& m) {
+    using namespace captures;
+    auto per_channel = [](const Node* n) { return n->target() == "quantized_decomposed.quantize_per_channel.default" ||
+                                                  n->target() == "quantized_decomposed.dequantize_per_channel.default"; };
+    if (per_channel(m[weight_q]) != per_channel(m[weight_dq])) return false;
+    return m.find(zero_bias).has_value() == m.find(bias_add).has_value();
+  }
+  // "+bias", "+quantized_bias" or "" (the variant names of QuantizedQatConvBn::bias_name).
+  template <typename M>
+  static std::string_view bias_name(const M& m) {
+    using namespace captures;
+    return m.find(bias_q) ? "+quantized_bias" : m.find(zero_bias) ? "+bias" : "";
+  }
+  // "per_channel" or "per_tensor".
+  template <typename M>
+  static std::string_view weight_name(const M& m) {
+    using namespace captures;
+    return m[weight_q]->target() == "quantized_decomposed.quantize_per_channel.default" ? PerChannelWeight::name
+                                                                                       : PerTensorWeight::name;
+  }
 };
 
 }  // namespace graft::qat

@@ -107,57 +107,38 @@ inline bool is_dequantize_target(std::string_view t) {
          t == "quantized_decomposed.dequantize_per_channel.default";
 }
 
-// Fills `site` from a match of one variant.
-template <typename Conv, typename WeightQ, ConvBias Bias, bool Grouped, typename M>
-void fill_site(const M& m, FoldSite& site) {
-  using namespace captures;
-  site.variant = std::string(m[conv]->op() ? m[conv]->op()->op() : std::string_view("conv"));
-  site.variant += QuantizedQatConvBn<Conv, WeightQ, Bias, Grouped>::bias_name;
-  site.variant += ' ';
-  site.variant += WeightQ::name;
-  site.bn = m[bn];
-  site.conv = m[conv];
-  site.weight = m[conv_weight];
-  site.scaled_weight = m[scaled_weight];
-  site.weight_q = m[weight_q];
-  site.output_rescale = m[output_rescale];
-  if constexpr (Bias != ConvBias::none) {
-    site.bias = m[conv_bias];
-    site.zero_bias = m[zero_bias];
-    site.bias_add = m[bias_add];
-  }
-  if constexpr (Bias == ConvBias::quantized) site.bias_q = m[bias_q];
-  site.bn_params[0] = m[bn_weight];
-  site.bn_params[1] = m[bn_bias];
-  site.bn_params[2] = m[bn_running_mean];
-  site.bn_params[3] = m[bn_running_var];
-  site.covered = m.nodes;
-}
-
-template <typename Conv, typename WeightQ, ConvBias Bias, bool Grouped>
-bool match_variant(const Graph& g, Node* n, const pattern::MatchOptions& opt, FoldSite& site) {
-  static const auto p = QuantizedQatConvBn<Conv, WeightQ, Bias, Grouped>::pattern();
-  auto m = pattern::match_at(g, p, n, opt);
-  if (!m) return false;
-  fill_site<Conv, WeightQ, Bias, Grouped>(*m, site);
-  return true;
-}
-
-template <typename Conv, typename WeightQ, bool Grouped>
-bool match_bias_variants(const Graph& g, Node* n, const pattern::MatchOptions& opt, FoldSite& site) {
-  return match_variant<Conv, WeightQ, ConvBias::floating, Grouped>(g, n, opt, site) ||
-         match_variant<Conv, WeightQ, ConvBias::none, Grouped>(g, n, opt, site) ||
-         match_variant<Conv, WeightQ, ConvBias::quantized, Grouped>(g, n, opt, site);
-}
-
-// Tries the twelve variants (weight per tensor / per channel x bias none / float / quantized x
-// plain / grouped-transpose weight scaling) with their root at `n`.
+// Matches the twelve variants (weight per tensor / per channel x bias none / float / quantized x
+// plain / grouped-transpose weight scaling) with their root at `n`, as one pattern
+// (AnyQuantizedQatConvBn), and fills `site` from the match.
 template <typename Conv>
 bool match_fold(const Graph& g, Node* n, const pattern::MatchOptions& opt, FoldSite& site) {
-  return match_bias_variants<Conv, PerTensorWeight, false>(g, n, opt, site) ||
-         match_bias_variants<Conv, PerChannelWeight, false>(g, n, opt, site) ||
-         match_bias_variants<Conv, PerTensorWeight, true>(g, n, opt, site) ||
-         match_bias_variants<Conv, PerChannelWeight, true>(g, n, opt, site);
+  using namespace captures;
+  using Any = AnyQuantizedQatConvBn<Conv>;
+  static const auto p = Any::pattern();
+  auto m = pattern::match_at(g, p, n, opt);
+  if (!m || !Any::consistent(*m)) return false;
+  site.variant = std::string((*m)[conv]->op() ? (*m)[conv]->op()->op() : std::string_view("conv"));
+  site.variant += Any::bias_name(*m);
+  site.variant += ' ';
+  site.variant += Any::weight_name(*m);
+  site.bn = (*m)[bn];
+  site.conv = (*m)[conv];
+  site.weight = (*m)[conv_weight];
+  site.scaled_weight = (*m)[scaled_weight];
+  site.weight_q = (*m)[weight_q];
+  site.output_rescale = (*m)[output_rescale];
+  if (m->find(zero_bias)) {
+    site.bias = *m->find(conv_bias);
+    site.zero_bias = *m->find(zero_bias);
+    site.bias_add = *m->find(bias_add);
+  }
+  if (auto q = m->find(bias_q)) site.bias_q = *q;
+  site.bn_params[0] = (*m)[bn_weight];
+  site.bn_params[1] = (*m)[bn_bias];
+  site.bn_params[2] = (*m)[bn_running_mean];
+  site.bn_params[3] = (*m)[bn_running_var];
+  site.covered = std::move(m->nodes);
+  return true;
 }
 
 inline bool is_bn_target(std::string_view t) {

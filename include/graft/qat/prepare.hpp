@@ -121,13 +121,11 @@ void check_parameters(const Module& module, const Node& conv_node, const Node& b
   }
 }
 
-// Guard rails on a matched pair, and which variant (grouped conv-transpose or not) applies.
-template <typename Conv, bool Grouped, typename M>
+// Guard rails on a matched pair.
+template <typename Conv, typename M>
 bool prepare_filter(const M& m, const void* ctx) {
   using namespace captures;
   const Node& conv_node = *m[conv];
-  const bool grouped = conv_transposed<Conv>(conv_node) && conv_groups(conv_node) > 1;
-  if (grouped != Grouped) return false;
   const auto* pc = static_cast<const PassContext*>(ctx);
   if (!pc || !pc->module || pc->validated) return true;
   const Node& bn_node = *m[bn];
@@ -157,16 +155,17 @@ bool prepare_filter(const M& m, const void* ctx) {
       return false;
     }
   }
-  if constexpr (Grouped) QatConvBn<Conv, true, true>::weight_shape_vector(m, ctx);  // throws if unknown
+  if (QatConvBn<Conv, true>::is_grouped_transpose(conv_node))
+    QatConvBn<Conv, true>::weight_shape_vector(m, ctx);  // the grouped form needs it: throws if unknown
   return true;
 }
 
-template <typename Conv, bool HasBias, bool Grouped>
+template <typename Conv, bool HasBias>
 auto prepare_rule() {
-  using R = QatConvBn<Conv, HasBias, Grouped>;
+  using R = QatConvBn<Conv, HasBias>;
   return pattern::rewrite(R::pattern(), R::replacement())
       .named(R::rule_name)
-      .where([](const Graph&, const auto& m, const void* ctx) { return prepare_filter<Conv, Grouped>(m, ctx); });
+      .where([](const Graph&, const auto& m, const void* ctx) { return prepare_filter<Conv>(m, ctx); });
 }
 
 // Every prepare rule, built once per program (a template, so that a translation unit that only
@@ -174,8 +173,7 @@ auto prepare_rule() {
 template <typename Conv = AnyConv>
 const auto& prepare_rules() {
   static const auto rules =
-      pattern::RuleSet(prepare_rule<Conv, true, false>(), prepare_rule<Conv, false, false>(),
-                       prepare_rule<Conv, true, true>(), prepare_rule<Conv, false, true>());
+      pattern::RuleSet(prepare_rule<Conv, true>(), prepare_rule<Conv, false>());
   return rules;
 }
 
