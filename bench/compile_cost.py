@@ -3,14 +3,18 @@
 
     python3 bench/compile_cost.py [--cxx g++] [--repeat 3]
 
-Compiles three translation units with `g++ -std=c++17 -O2 -c` (each `--repeat` times, keeping
+Compiles these translation units with `g++ -std=c++17 -O2 -c` (each `--repeat` times, keeping
 the fastest time and the largest peak memory):
   (a) bench/compile/qat_passes.cpp: only the QAT headers, running prepare and convert;
   (b) bench/compile/everything.cpp: graft/graft.hpp, using every layer once;
+  (a') and (b'): the same files with -DGRAFT_EXTERN_TEMPLATES, the separately compiled mode
+      (the passes, interpreter and readers come from graft::instantiated; graft/instantiate.hpp);
+  (i) bench/compile/instantiate.cpp: that mode's one instantiating file, compiled once per
+      program (not per calling file);
   (c) bench/compile/floor.cpp: only the standard, Eigen, Boost.Graph and nlohmann/json headers
       graft uses (the floor a user pays anyway).
-and prints the compiler's wall time, CPU time (user + system) and peak resident memory, and (a),
-(b) as ratios to (c). Peak memory and CPU time come from getrusage(RUSAGE_CHILDREN) of each
+and prints the compiler's wall time, CPU time (user + system) and peak resident memory, and each
+as a ratio to (c). Peak memory and CPU time come from getrusage(RUSAGE_CHILDREN) of each
 compiler run. On a machine shared with other work, CPU time is the steadier number: wall time
 also counts the time the compiler waited for a core.
 """
@@ -26,14 +30,17 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 UNITS = [
-    ("(a) qat headers + both passes", "qat_passes.cpp"),
-    ("(b) graft/graft.hpp, everything", "everything.cpp"),
-    ("(c) floor: dependency headers only", "floor.cpp"),
+    ("(a) qat headers + both passes", "qat_passes.cpp", []),
+    ("(b) graft/graft.hpp, everything", "everything.cpp", []),
+    ("(a') (a), GRAFT_EXTERN_TEMPLATES", "qat_passes.cpp", ["-DGRAFT_EXTERN_TEMPLATES"]),
+    ("(b') (b), GRAFT_EXTERN_TEMPLATES", "everything.cpp", ["-DGRAFT_EXTERN_TEMPLATES"]),
+    ("(i) graft/instantiate.hpp, once", "instantiate.cpp", ["-DGRAFT_EXTERN_TEMPLATES"]),
+    ("(c) floor: dependency headers only", "floor.cpp", []),
 ]
 
 
-def compile_once(cxx, src, out):
-    cmd = [cxx, "-std=c++17", "-O2", "-I", os.path.join(REPO, "include"), "-isystem", "/usr/include/eigen3",
+def compile_once(cxx, src, out, flags):
+    cmd = [cxx, "-std=c++17", "-O2", *flags, "-I", os.path.join(REPO, "include"), "-isystem", "/usr/include/eigen3",
            "-c", src, "-o", out]
     # A fresh child per measurement: ru_maxrss of RUSAGE_CHILDREN is the max over all waited
     # children, so run each compile in its own short-lived Python child.
@@ -58,10 +65,11 @@ def main():
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, name in UNITS:
+        for label, name, flags in UNITS:
             times, cpus, mems = [], [], []
             for _ in range(args.repeat):
-                t, c, m = compile_once(args.cxx, os.path.join(HERE, "compile", name), os.path.join(tmp, name + ".o"))
+                t, c, m = compile_once(args.cxx, os.path.join(HERE, "compile", name), os.path.join(tmp, name + ".o"),
+                                       flags)
                 times.append(t)
                 cpus.append(c)
                 mems.append(m)

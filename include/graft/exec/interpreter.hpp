@@ -634,11 +634,24 @@ class Interpreter {
   std::size_t peak_live_ = 0;
 };
 
-// Runs `module` once on `inputs`; see Interpreter.
-inline std::vector<Tensor> run_module(Module& module, const std::vector<Tensor>& inputs,
-                                      ExecMode mode = ExecMode::as_graph) {
+namespace detail {
+// run_module's body (a template only for GRAFT_EXTERN_TEMPLATES).
+template <typename Unused = void>
+std::vector<Tensor> run_module_once(Module& module, const std::vector<Tensor>& inputs, ExecMode mode) {
   Interpreter interp(module, mode);
   return interp.run(inputs);
 }
+}  // namespace detail
+
+// Runs `module` once on `inputs`; see Interpreter.
+inline std::vector<Tensor> run_module(Module& module, const std::vector<Tensor>& inputs,
+                                      ExecMode mode = ExecMode::as_graph) {
+  return detail::run_module_once(module, inputs, mode);
+}
+
+// With GRAFT_EXTERN_TEMPLATES the interpreter is compiled once (graft/instantiate.hpp).
+#ifdef GRAFT_EXTERN_TEMPLATES
+extern template std::vector<Tensor> detail::run_module_once<void>(Module&, const std::vector<Tensor>&, ExecMode);
+#endif
 
 }  // namespace graft

@@ -548,7 +548,9 @@ struct LoadedGraph {
 };
 
 namespace detail {
-inline LoadedGraph parse(std::string_view text, const std::filesystem::path& base_dir, const ReadOptions& opt,
+// (A template only so that GRAFT_EXTERN_TEMPLATES can compile it once: graft/instantiate.hpp.)
+template <typename Unused = void>
+LoadedGraph parse(std::string_view text, const std::filesystem::path& base_dir, const ReadOptions& opt,
                          const std::string& source, const SafetensorsBytes* in_memory = nullptr) {
   Reader reader(source, opt);
   if (text.size() > opt.max_file_bytes)
@@ -607,8 +609,10 @@ inline Module read_graph(const std::filesystem::path& path, const ReadOptions& o
   return load_graph(path, opt).module;
 }
 
-// The JSON text of `m`, one node per line; `weights` is written as the "weights" field when set.
-inline std::string serialize_graph(const Module& m, std::string_view weights = {}) {
+namespace detail {
+// serialize_graph's body (a template only for GRAFT_EXTERN_TEMPLATES).
+template <typename Unused = void>
+std::string serialize_graph_text(const Module& m, std::string_view weights) {
   using detail::ojson;
   std::string out = "{\n  \"graft\": 1,\n";
   if (!weights.empty()) out += "  \"weights\": " + ojson(std::string(weights)).dump() + ",\n";
@@ -632,6 +636,12 @@ inline std::string serialize_graph(const Module& m, std::string_view weights = {
   }
   out += "\n  ]\n}\n";
   return out;
+}
+}  // namespace detail
+
+// The JSON text of `m`, one node per line; `weights` is written as the "weights" field when set.
+inline std::string serialize_graph(const Module& m, std::string_view weights = {}) {
+  return detail::serialize_graph_text(m, weights);
 }
 
 // The module's tensors as safetensors bytes (parameters, then buffers, in insertion order; the
@@ -665,5 +675,12 @@ inline void write_graph(const Module& m, const std::filesystem::path& path, cons
   const std::string text = serialize_graph(m, ref.generic_string());
   write_files_atomically({{weights, tensors}, {path, text}});
 }
+
+// With GRAFT_EXTERN_TEMPLATES the reader and writer are compiled once (graft/instantiate.hpp).
+#ifdef GRAFT_EXTERN_TEMPLATES
+extern template LoadedGraph detail::parse<void>(std::string_view, const std::filesystem::path&, const ReadOptions&,
+                                                const std::string&, const SafetensorsBytes*);
+extern template std::string detail::serialize_graph_text<void>(const Module&, std::string_view);
+#endif
 
 }  // namespace graft::io

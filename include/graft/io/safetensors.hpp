@@ -149,9 +149,11 @@ inline std::uint64_t json_u64(const nlohmann::json& j, const std::string& what) 
 
 }  // namespace detail
 
-// Parses a safetensors file held in memory. `source` names it in error messages.
-inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t size,
-                                         const std::string& source = "<memory>", const SafetensorsLimits& limits = {}) {
+namespace detail {
+// parse_safetensors's body (a template only for GRAFT_EXTERN_TEMPLATES).
+template <typename Unused = void>
+SafetensorsFile parse_safetensors_bytes(const unsigned char* bytes, std::size_t size, const std::string& source,
+                                        const SafetensorsLimits& limits) {
   const std::string where = "safetensors " + source + ": ";
   if (size < 8)
     throw SafetensorsError(where + "file is " + std::to_string(size) +
@@ -282,6 +284,13 @@ inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t
   file.tensors = std::move(sorted);
   return file;
 }
+}  // namespace detail
+
+// Parses a safetensors file held in memory. `source` names it in error messages.
+inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t size,
+                                         const std::string& source = "<memory>", const SafetensorsLimits& limits = {}) {
+  return detail::parse_safetensors_bytes(bytes, size, source, limits);
+}
 
 // Reads a safetensors file from disk.
 inline SafetensorsFile read_safetensors(const std::string& path, const SafetensorsLimits& limits = {}) {
@@ -344,5 +353,11 @@ inline void write_safetensors(const std::string& path, const std::vector<std::pa
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw SafetensorsError("safetensors " + path + ": write failed");
 }
+
+// With GRAFT_EXTERN_TEMPLATES the reader is compiled once (graft/instantiate.hpp).
+#ifdef GRAFT_EXTERN_TEMPLATES
+extern template SafetensorsFile detail::parse_safetensors_bytes<void>(const unsigned char*, std::size_t,
+                                                                      const std::string&, const SafetensorsLimits&);
+#endif
 
 }  // namespace graft

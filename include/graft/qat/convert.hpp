@@ -485,4 +485,9 @@ ConvertReport fold_conv_bn_qat(Module& module) {
   return report;
 }
 
+// With GRAFT_EXTERN_TEMPLATES the pass is compiled once (graft/instantiate.hpp).
+#ifdef GRAFT_EXTERN_TEMPLATES
+extern template ConvertReport fold_conv_bn_qat<AnyConv>(Module&);
+#endif
+
 }  // namespace graft::qat

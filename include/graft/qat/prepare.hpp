@@ -315,4 +315,11 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   return report;
 }
 
+// With GRAFT_EXTERN_TEMPLATES the passes are compiled once, in the translation unit that includes
+// graft/instantiate.hpp (CMake: link graft::instantiated), not in every file that calls them.
+#ifdef GRAFT_EXTERN_TEMPLATES
+extern template void check_conv_bn_pairs<AnyConv>(const Module&);
+extern template PrepareReport fuse_conv_bn_qat<AnyConv>(Module&);
+#endif
+
 }  // namespace graft::qat

@@ -90,9 +90,10 @@ inline float max_abs(const Tensor& t, std::size_t begin, std::size_t end, std::s
 
 }  // namespace detail
 
-// Inserts weight (and bias) q/dq on every prepared conv (whose weight operand is prepare's scaled
-// weight); returns how many convs it quantized.
-inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
+namespace detail {
+// insert_weight_qdq's body (a template only for GRAFT_EXTERN_TEMPLATES).
+template <typename Unused = void>
+int insert_weight_qdq_impl(Module& m, const QuantizeSpec& spec) {
   Graph& g = m.graph;
   std::vector<Node*> convs;
   for (Node* n : g.nodes())
@@ -209,6 +210,11 @@ inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) {
   tx.commit();
   return count;
 }
+}  // namespace detail
+
+// Inserts weight (and bias) q/dq on every prepared conv (whose weight operand is prepare's scaled
+// weight); returns how many convs it quantized.
+inline int insert_weight_qdq(Module& m, const QuantizeSpec& spec = {}) { return detail::insert_weight_qdq_impl(m, spec); }
 
 // Inserts dq(q(node)) (per tensor, int8) and makes every user of `node` read it; returns the dq.
 inline Node* insert_activation_qdq(Graph& g, Node* node, double scale = 0.05, std::int64_t zero_point = 0) {
@@ -219,5 +225,10 @@ inline Node* insert_activation_qdq(Graph& g, Node* node, double scale = 0.05, st
   for (Node* u : users) g.replace_input_with(u, node, dq);
   return dq;
 }
+
+// With GRAFT_EXTERN_TEMPLATES the pass is compiled once (graft/instantiate.hpp).
+#ifdef GRAFT_EXTERN_TEMPLATES
+extern template int detail::insert_weight_qdq_impl<void>(Module&, const QuantizeSpec&);
+#endif
 
 }  // namespace graft::qat
