@@ -138,7 +138,7 @@ inline void scale_conv_weight(const Tensor& weight, const std::vector<double>& s
     throw TensorError("fold: " + std::to_string(scale.size()) + " channel factors for a weight of shape " +
                       shape_to_string(weight.shape()) + " with " + std::to_string(c_out) + " output channels");
   if (&out != &weight && (out.dtype() != weight.dtype() || out.shape() != weight.shape()))
-    out = Tensor(weight.dtype(), weight.shape());
+    out = Tensor::uninitialized(weight.dtype(), weight.shape());  // every element is written below
   // Rows of the weight that share one factor: [C_out, rest] for conv, [C_in * C_out/g, k...] for
   // conv-transpose.
   const std::int64_t rows = transposed ? weight.shape()[0] * weight.shape()[1] : weight.shape()[0];

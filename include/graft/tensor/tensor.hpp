@@ -68,13 +68,13 @@ class Tensor {
   // An empty float32 tensor of shape [0].
   Tensor() : shape_{0} {}
   // A zero-filled tensor. `dtype` must be a storage dtype (see is_storage_dtype).
-  Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
-    if (!is_storage_dtype(dtype))
-      throw TensorError("dtype " + std::string(dtype_name(dtype)) + " cannot back a graft::Tensor");
-    numel_ = detail::checked_numel(shape_, dtype_size(dtype));
-    allocate();
+  Tensor(DType dtype, Shape shape) : Tensor(dtype, std::move(shape), Uninitialized{}) {
     if (nbytes()) std::memset(data_.get(), 0, nbytes());
   }
+  // A tensor whose elements are not initialised, for kernels that write every element before
+  // anything reads one (the BN fold's output: zero-filling it first would be a third pass over
+  // memory for a two-pass job). Reading an element before writing it is undefined.
+  static Tensor uninitialized(DType dtype, Shape shape) { return Tensor(dtype, std::move(shape), Uninitialized{}); }
   // A tensor holding `values` (row-major), whose count must match `shape`.
   template <typename T>
   static Tensor from(const std::vector<T>& values, Shape shape) {
@@ -179,6 +179,13 @@ class Tensor {
   friend bool operator!=(const Tensor& a, const Tensor& b) noexcept { return !(a == b); }
 
  private:
+  struct Uninitialized {};
+  Tensor(DType dtype, Shape shape, Uninitialized) : dtype_(dtype), shape_(std::move(shape)) {
+    if (!is_storage_dtype(dtype))
+      throw TensorError("dtype " + std::string(dtype_name(dtype)) + " cannot back a graft::Tensor");
+    numel_ = detail::checked_numel(shape_, dtype_size(dtype));
+    allocate();
+  }
   void allocate() {
     std::size_t bytes = nbytes();
     if (bytes == 0) return;
