@@ -74,6 +74,22 @@ TEST_CASE("invalid shapes and dtypes are refused") {
                        "Tensor::from: 3 values for shape [2, 2] (4 elements)", TensorError);
 }
 
+TEST_CASE("an uninitialized tensor has the dtype, shape and alignment asked for, and the same checks") {
+  Tensor t = Tensor::uninitialized(DType::float32, {3, 5});
+  CHECK(t.dtype() == DType::float32);
+  CHECK(t.shape() == Shape{3, 5});
+  CHECK(t.nbytes() == 60);
+  CHECK(reinterpret_cast<std::uintptr_t>(t.raw_data()) % 64 == 0);
+  for (std::size_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);  // written before read
+  CHECK(t.data<float>()[14] == 14.0f);
+  CHECK(Tensor::uninitialized(DType::int8, {0}).nbytes() == 0);
+  CHECK_THROWS_WITH_AS(Tensor::uninitialized(DType::float16, {2}), "dtype float16 cannot back a graft::Tensor",
+                       TensorError);
+  CHECK_THROWS_WITH_AS(Tensor::uninitialized(DType::float32, {2, -1}),
+                       "tensor shape [2, -1] has a negative size at dimension 1", TensorError);
+  CHECK_THROWS_AS(Tensor::uninitialized(DType::float32, {(1LL << 32) + 1}), TensorError);
+}
+
 TEST_CASE("copies are deep and moves leave an empty tensor") {
   Tensor a = Tensor::from<float>({1, 2, 3, 4}, {2, 2});
   Tensor b = a;
