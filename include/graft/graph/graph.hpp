@@ -412,12 +412,13 @@ class Graph {
                        std::to_string(n->num_users_) + (n->num_users_ == 1 ? " user (" : " users (") +
                        who + ")");
     }
-    if (journal_) log_args(n, n->args_, n->kwargs_);
     log_inputs(n);
     for (detail::Use* u : n->inputs_) unlink_use(u);
     n->inputs_.clear();
-    for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
-    for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
+    // An erased node keeps its literal arguments; its node references become None. Inside a
+    // transaction that happens at commit (end_journal), so a rollback has nothing to restore and
+    // the journal needs no copy of the arguments.
+    if (!journal_) clear_node_refs(n);
     detail::reserve_one_more(graveyard_);  // so that the push_back below cannot throw
     if (journal_) log(JournalEntry::Kind::name_cleared, n);
     Node* next = n->next_;
@@ -529,6 +530,11 @@ class Graph {
                std::vector<Argument> args, Kwargs kwargs, std::string_view name, NameMode mode);
   void copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping);
   void release_all() noexcept;
+  // Turns the node references in n's arguments into None (an erased node's arguments).
+  static void clear_node_refs(Node* n) noexcept {
+    for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
+    for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
+  }
   void destroy_node(Node* n) noexcept {
     n->~Node();
     node_pool_.deallocate(n);
@@ -739,6 +745,7 @@ class Graph {
   }
   void end_journal() noexcept {
     if (!journal_) return;
+    for (std::size_t i = journal_->graveyard; i < graveyard_.size(); ++i) clear_node_refs(graveyard_[i]);
     for (detail::Use* u : journal_->released) uses_.release(u);
     journal_.reset();
   }
@@ -941,7 +948,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
                                     choice.base_hash, BaseCount{});
   if (journal_) journal_->entries.reserve_more(2);
-  Node* n = ::new (node_pool_.allocate()) Node();
+  Node* n = ::new (node_pool_.allocate()) Node;  // default-initialised: the members say how
   try {
     n->name_ = name_buf_;
     if (!op) n->target_ = std::string(target);
