@@ -273,6 +273,16 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
     return report;
   }
 
+  // Annotations are re-pointed only when the graph has some (building the map costs a lookup
+  // per replaced node). Looked for before the rewrite, over the smaller graph: the rewrite copies
+  // metadata only from matched nodes, so it cannot add an annotation the graph did not have.
+  bool annotated = false;
+  for (const Node* n : module.graph.nodes())
+    if (n->has_meta() && n->meta().quantization_annotation) {
+      annotated = true;
+      break;
+    }
+
   // 2. Rewrite inside a transaction: on a failure (say, out of memory) the graph is put back
   //    exactly as it was. Annotations are re-pointed last, by a step that cannot fail midway.
   //    Exactly the matches found (and validated) above are rewritten, in graph order.
@@ -303,14 +313,6 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   std::vector<std::pair<std::string, std::size_t>> fused;
   fused.reserve(variants.size());
   for (const Variant& v : variants) fused.emplace_back(std::string(v.op) + (v.bias ? "+bias" : ""), v.count);
-  // Annotations are re-pointed only when the graph has some (building the map costs a lookup
-  // per replaced node).
-  bool annotated = false;
-  for (const Node* n : module.graph.nodes())
-    if (n->has_meta() && n->meta().quantization_annotation) {
-      annotated = true;
-      break;
-    }
   std::optional<detail::AnnotationUpdate> update;
   if (annotated) update.emplace(r);  // may allocate; changes nothing yet
   detail::inherit_conv_meta(r);
