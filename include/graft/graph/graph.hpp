@@ -395,7 +395,8 @@ class Graph {
     if (journal_) log(JournalEntry::Kind::node_renamed, n).payload = journal_->names.size() - 1;
   }
 
-  // Removes `n`, which must have no users. Its name stays reserved.
+  // Removes `n`, which must have no users. Its name stays reserved. The erased node keeps its
+  // literal arguments; its node references become None (inside a transaction, at commit).
   void erase(Node* n) {
     check_live(n, "erase");
     if (n->num_users_ != 0) {
