@@ -395,7 +395,8 @@ class Graph {
     if (journal_) log(JournalEntry::Kind::node_renamed, n).payload = journal_->names.size() - 1;
   }
 
-  // Removes `n`, which must have no users. Its name stays reserved.
+  // Removes `n`, which must have no users. Its name stays reserved. The erased node keeps its
+  // literal arguments; its node references become None (inside a transaction, at commit).
   void erase(Node* n) {
     check_live(n, "erase");
     if (n->num_users_ != 0) {
@@ -412,17 +413,29 @@ class Graph {
                        std::to_string(n->num_users_) + (n->num_users_ == 1 ? " user (" : " users (") +
                        who + ")");
     }
-    if (journal_) log_args(n, n->args_, n->kwargs_);
-    log_inputs(n);
+    if (journal_) {
+      journal_->entries.reserve_more(1 + n->inputs_.size() + 1);
+      detail::reserve_one_more(journal_->released, n->inputs_.size());
+      detail::reserve_one_more(journal_->inputs);
+    }
+    detail::reserve_one_more(graveyard_);  // so that nothing below can throw
     for (detail::Use* u : n->inputs_) unlink_use(u);
+    if (journal_ && !n->inputs_.empty()) {  // the records go back in place on a rollback
+      journal_->inputs.push_back(std::move(n->inputs_));
+      log(JournalEntry::Kind::inputs, n).payload = journal_->inputs.size() - 1;
+    }
     n->inputs_.clear();
-    for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
-    for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
-    detail::reserve_one_more(graveyard_);  // so that the push_back below cannot throw
-    if (journal_) log(JournalEntry::Kind::name_cleared, n);
+    // An erased node keeps its literal arguments; its node references become None. Inside a
+    // transaction that happens at commit (end_journal), so a rollback has nothing to restore and
+    // the journal needs no copy of the arguments.
+    if (!journal_) clear_node_refs(n);
     Node* next = n->next_;
-    unlink(n);
-    if (journal_) log(JournalEntry::Kind::node_erased, n);
+    if (journal_) {  // one entry: relink between a and b, index the name again, un-erase
+      JournalEntry& e = log(JournalEntry::Kind::node_erased, n);
+      e.a = n->prev_;
+      e.b = n->next_;
+    }
+    detach(n);
     n->erased_ = true;
     names_.find(n->name_)->value = nullptr;  // the name stays reserved
     if (insert_before_ == n) insert_before_ = next;
@@ -529,6 +542,11 @@ class Graph {
                std::vector<Argument> args, Kwargs kwargs, std::string_view name, NameMode mode);
   void copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping);
   void release_all() noexcept;
+  // Turns the node references in n's arguments into None (an erased node's arguments).
+  static void clear_node_refs(Node* n) noexcept {
+    for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
+    for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
+  }
   void destroy_node(Node* n) noexcept {
     n->~Node();
     node_pool_.deallocate(n);
@@ -636,14 +654,13 @@ class Graph {
   struct JournalEntry {
     enum class Kind : std::uint8_t {
       node_created,   // unlink the node's uses, drop its name, unlink and destroy it
-      node_erased,    // node->erased_ = false
+      node_erased,    // relink node between a and b, names_[node->name_] = node, erased_ = false
       node_linked,    // unlink node
       node_unlinked,  // relink node between a and b
       use_linked,     // unlink use and free it
       use_unlinked,   // relink use between use_prev and use_next
       inputs,         // node->inputs_ = saved inputs (payload), or empty (payload == none)
       args,           // node->args_, kwargs_ = saved args (payload)
-      name_cleared,   // names_[node->name_] = node
       node_renamed,   // drop the node's name, node->name_ = saved name (payload), index it
       base_count,     // base_count_[key, key_len] = old_count
     } kind;
@@ -739,6 +756,7 @@ class Graph {
   }
   void end_journal() noexcept {
     if (!journal_) return;
+    for (std::size_t i = journal_->graveyard; i < graveyard_.size(); ++i) clear_node_refs(graveyard_[i]);
     for (detail::Use* u : journal_->released) uses_.release(u);
     journal_.reset();
   }
@@ -941,7 +959,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
                                     choice.base_hash, BaseCount{});
   if (journal_) journal_->entries.reserve_more(2);
-  Node* n = ::new (node_pool_.allocate()) Node();
+  Node* n = ::new (node_pool_.allocate()) Node;  // default-initialised: the members say how
   try {
     n->name_ = name_buf_;
     if (!op) n->target_ = std::string(target);
@@ -1123,7 +1141,17 @@ inline void Graph::rollback_journal() noexcept {
   j->entries.for_each_reverse([&](JournalEntry& e) {
     switch (e.kind) {
       case K::node_created: undo_create(e.node); break;
-      case K::node_erased: e.node->erased_ = false; break;
+      case K::node_erased: {
+        Node* n = e.node;
+        n->erased_ = false;
+        names_.find(n->name_)->value = n;
+        n->prev_ = e.a;
+        n->next_ = e.b;
+        e.a->next_ = n;
+        e.b->prev_ = n;
+        assign_order(n);  // cannot throw: relabelling only moves labels
+        break;
+      }
       case K::node_linked: detach(e.node); break;
       case K::node_unlinked: {
         Node* n = e.node;
@@ -1161,7 +1189,6 @@ inline void Graph::rollback_journal() noexcept {
         e.node->args_.swap(j->args[e.payload].first);
         e.node->kwargs_.swap(j->args[e.payload].second);
         break;
-      case K::name_cleared: names_.find(e.node->name_)->value = e.node; break;
       case K::node_renamed: {
         Node* n = e.node;
         names_.erase(n->name_);

@@ -231,14 +231,14 @@ class Node {
   Node* next_ = nullptr;
   std::uint64_t order_ = 0;
   detail::Use* users_head_ = nullptr;
-  detail::Use* users_tail_ = nullptr;
+  std::unique_ptr<Meta> meta_;  // up here: passes look for annotations on every node
   Graph* owner_ = nullptr;
+  detail::Use* users_tail_ = nullptr;
   std::vector<Argument> args_;
   detail::SmallVec<detail::Use*, 3> inputs_;  // most nodes read at most three nodes
   Kwargs kwargs_;
   std::string name_;
   std::string target_;  // for non-call_function nodes
-  std::unique_ptr<Meta> meta_;
   mutable std::size_t index_ = 0;  // dense index for Boost.Graph property maps
 };
 

@@ -65,15 +65,17 @@ void for_each_channel_value(const Tensor& t, F&& f) {
 
 // The pair's constant parameters must be floating point, and the BN's must have one value per
 // output channel of the conv: otherwise the rewrite would produce a graph that cannot run.
+// The BN parameters' tensors (null when symbolic) are left in `bn_tensors`, in the order given.
 template <typename Conv>
 void check_parameters(const Module& module, const Node& conv_node, const Node& bn_node, const Node* weight_node,
-                      std::initializer_list<const Node*> bn_params) {
+                      std::initializer_list<const Node*> bn_params, const Tensor* (&bn_tensors)[4]) {
   static constexpr const char* names[] = {"weight", "bias", "running_mean", "running_var"};
   check_conv_args(conv_node);
   const Tensor* weight = constant_of(module, weight_node);
-  auto floating = [&](const Tensor* t, const std::string& what) {
+  // (Messages are built only when thrown: this runs once per matched pair.)
+  auto floating = [&](const Tensor* t, const char* what, const char* what2 = "") {
     if (t && !is_floating(t->dtype()))
-      throw GraphError("batch norm node " + bn_node.describe() + ": " + what + " is " +
+      throw GraphError("batch norm node " + bn_node.describe() + ": " + what + what2 + " is " +
                        std::string(dtype_name(t->dtype())) + "; the conv-bn rewrite needs floating-point parameters");
   };
   floating(weight, "the conv weight");
@@ -112,11 +114,12 @@ void check_parameters(const Module& module, const Node& conv_node, const Node& b
                        std::to_string(c_out) + " output channels");
   std::size_t i = 0;
   for (const Node* p : bn_params) {
-    const std::string what = std::string("bn ") + names[i++];
+    const char* what = names[i];
     const Tensor* t = constant_of(module, p);
-    floating(t, what);
+    bn_tensors[i++] = t;
+    floating(t, "bn ", what);
     if (t && c_out >= 0 && (t->dim() != 1 || t->shape()[0] != c_out))
-      throw GraphError("batch norm node " + bn_node.describe() + ": " + what + " has shape " + shape_to_string(t->shape()) +
+      throw GraphError("batch norm node " + bn_node.describe() + ": bn " + what + " has shape " + shape_to_string(t->shape()) +
                        " but conv node " + conv_node.describe() + " has " + std::to_string(c_out) + " output channels");
   }
 }
@@ -129,10 +132,11 @@ bool prepare_filter(const M& m, const void* ctx) {
   const auto* pc = static_cast<const PassContext*>(ctx);
   if (!pc || !pc->module || pc->validated) return true;
   const Node& bn_node = *m[bn];
+  const Tensor* bn_tensors[4] = {};
   check_parameters<Conv>(*pc->module, conv_node, bn_node, m[conv_weight],
-                         {m[bn_weight], m[bn_bias], m[bn_running_mean], m[bn_running_var]});
+                         {m[bn_weight], m[bn_bias], m[bn_running_mean], m[bn_running_var]}, bn_tensors);
   const double eps = bn_node.arg("eps").as_double();
-  if (const Tensor* var = constant_of(*pc->module, m[bn_running_var])) {
+  if (const Tensor* var = bn_tensors[3]) {
     for_each_channel_value(*var, [&](std::size_t c, double v) {
       std::string what;
       if (std::isnan(v)) what = "is NaN";
@@ -143,7 +147,7 @@ bool prepare_filter(const M& m, const void* ctx) {
                          std::to_string(c) + " " + what);
     });
   }
-  if (const Tensor* gamma = constant_of(*pc->module, m[bn_weight])) {
+  if (const Tensor* gamma = bn_tensors[0]) {
     std::size_t zero = gamma->numel();
     for_each_channel_value(*gamma, [&](std::size_t c, double v) {
       if (v == 0 && zero == gamma->numel()) zero = c;
@@ -267,6 +271,16 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
     return report;
   }
 
+  // Annotations are re-pointed only when the graph has some (building the map costs a lookup
+  // per replaced node). Looked for before the rewrite, over the smaller graph: the rewrite copies
+  // metadata only from matched nodes, so it cannot add an annotation the graph did not have.
+  bool annotated = false;
+  for (const Node* n : module.graph.nodes())
+    if (n->has_meta() && n->meta().quantization_annotation) {
+      annotated = true;
+      break;
+    }
+
   // 2. Rewrite inside a transaction: on a failure (say, out of memory) the graph is put back
   //    exactly as it was. Annotations are re-pointed last, by a step that cannot fail midway.
   //    Exactly the matches found (and validated) above are rewritten, in graph order.
@@ -297,14 +311,6 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   std::vector<std::pair<std::string, std::size_t>> fused;
   fused.reserve(variants.size());
   for (const Variant& v : variants) fused.emplace_back(std::string(v.op) + (v.bias ? "+bias" : ""), v.count);
-  // Annotations are re-pointed only when the graph has some (building the map costs a lookup
-  // per replaced node).
-  bool annotated = false;
-  for (const Node* n : module.graph.nodes())
-    if (n->has_meta() && n->meta().quantization_annotation) {
-      annotated = true;
-      break;
-    }
   std::optional<detail::AnnotationUpdate> update;
   if (annotated) update.emplace(r);  // may allocate; changes nothing yet
   detail::inherit_conv_meta(r);
