@@ -624,6 +624,14 @@ class Graph {
     indices_dirty_ = true;
     assign_order(n);
   }
+  // A rollback step: puts `n` back between `prev` and `next`, where it was.
+  void relink(Node* n, Node* prev, Node* next) {
+    n->prev_ = prev;
+    n->next_ = next;
+    prev->next_ = n;
+    next->prev_ = n;
+    assign_order(n);  // cannot throw: relabelling only moves labels
+  }
   void assign_order(Node* n);
   void relabel_window(Node* n);
   // FX's Namespace.create_name, without recording the choice (create() records it once the node
@@ -1145,23 +1153,11 @@ inline void Graph::rollback_journal() noexcept {
         Node* n = e.node;
         n->erased_ = false;
         names_.find(n->name_)->value = n;
-        n->prev_ = e.a;
-        n->next_ = e.b;
-        e.a->next_ = n;
-        e.b->prev_ = n;
-        assign_order(n);  // cannot throw: relabelling only moves labels
+        relink(n, e.a, e.b);
         break;
       }
       case K::node_linked: detach(e.node); break;
-      case K::node_unlinked: {
-        Node* n = e.node;
-        n->prev_ = e.a;
-        n->next_ = e.b;
-        e.a->next_ = n;
-        e.b->prev_ = n;
-        assign_order(n);  // cannot throw: relabelling only moves labels
-        break;
-      }
+      case K::node_unlinked: relink(e.node, e.a, e.b); break;
       case K::use_linked:
         detach_use(e.use);
         uses_.release(e.use);
