@@ -242,6 +242,46 @@ TEST_CASE("a prepared graph without weight quantization is not a convert pattern
   CHECK(r.nodes_after == r.nodes_before);
 }
 
+TEST_CASE("a weight quantized per tensor but dequantized per channel is not a convert variant") {
+  QuantizeSpec q;
+  q.per_channel = true;
+  Module m = quantized_qat_model({}, {}, q);
+  Node* dq = only_op(m.graph, kDQpc);
+  Node* old_q = arg_node(dq, 0);
+  {
+    auto at = m.graph.inserting_before(dq);
+    Node* q_pt = m.graph.call_function("quantized_decomposed.quantize_per_tensor.default",
+                                       {arg_node(old_q, 0), 0.05, 0, -128, 127, DType::int8});
+    m.graph.set_arg(dq, 0, q_pt);
+  }
+  m.graph.erase(old_q);
+  m.lint();
+  const std::string before = snapshot(m);
+  auto r = qat::fold_conv_bn_qat(m);
+  CHECK(r.total() == 0);
+  CHECK(snapshot(m) == before);
+}
+
+TEST_CASE("a bias add after the rescale of a conv without bias is not a convert variant") {
+  Module m = quantized_qat_model(cs("aten.conv2d.default", 3, 3, 3, 2, 1, false));
+  Node* bn = only_op(m.graph, "aten.batch_norm.default");
+  Node* div = arg_node(bn, 0);  // the output rescale
+  REQUIRE(div->target() == "aten.div.Tensor");
+  m.parameters.add("extra_bias", test::filled({3}, -0.2, 0.4));
+  {
+    auto at = m.graph.inserting_before(bn);
+    Node* b = m.graph.get_attr("extra_bias");
+    Node* shaped = m.graph.call_function("aten.reshape.default", {b, ints({1, -1, 1, 1})});
+    Node* add = m.graph.call_function("aten.add.Tensor", {div, shaped});
+    m.graph.set_arg(bn, 0, add);
+  }
+  m.lint();
+  const std::string before = snapshot(m);
+  auto r = qat::fold_conv_bn_qat(m);
+  CHECK(r.total() == 0);
+  CHECK(snapshot(m) == before);
+}
+
 TEST_CASE("num_batches_tracked counter updates are removed for BNs of every dimensionality") {
   for (std::int64_t dims : {1, 2, 3}) {
     CAPTURE(dims);

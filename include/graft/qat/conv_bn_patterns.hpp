@@ -420,9 +420,7 @@ struct AnyQuantizedQatConvBn {
   template <typename M>
   static bool consistent(const M& m) {
     using namespace captures;
-    auto per_channel = [](const Node* n) { return n->target() == "quantized_decomposed.quantize_per_channel.default" ||
-                                                  n->target() == "quantized_decomposed.dequantize_per_channel.default"; };
-    if (per_channel(m[weight_q]) != per_channel(m[weight_dq])) return false;
+    if (per_channel(*m[weight_q]) != per_channel(*m[weight_dq])) return false;
     return m.find(zero_bias).has_value() == m.find(bias_add).has_value();
   }
   // "+bias", "+quantized_bias" or "" (the variant names of QuantizedQatConvBn::bias_name).
@@ -435,8 +433,16 @@ struct AnyQuantizedQatConvBn {
   template <typename M>
   static std::string_view weight_name(const M& m) {
     using namespace captures;
-    return m[weight_q]->target() == "quantized_decomposed.quantize_per_channel.default" ? PerChannelWeight::name
-                                                                                       : PerTensorWeight::name;
+    return per_channel(*m[weight_q]) ? PerChannelWeight::name : PerTensorWeight::name;
+  }
+
+ private:
+  // A per-channel quantize or dequantize (PerChannelWeight's ops), not a per-tensor one.
+  static bool per_channel(const Node& n) {
+    auto in = [&](const auto& set) {
+      return std::find(set.targets.begin(), set.targets.end(), n.target()) != set.targets.end();
+    };
+    return in(PerChannelWeight::q) || in(PerChannelWeight::dq);
   }
 };
 
