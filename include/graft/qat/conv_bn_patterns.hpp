@@ -118,24 +118,26 @@ inline void check_conv_args(const Node& conv) {
   };
   const Argument* stride = conv.find_arg("stride");
   const std::size_t dims = stride && stride->is_list() ? stride->as_list().size() : 0;
+  // Checks each entry where it stands: this runs once per matched pair, so it builds nothing
+  // (messages only when they throw).
   auto check_list = [&](const char* name, std::int64_t min) {
     const Argument* a = conv.find_arg(name);
     if (!a) return;
-    std::vector<std::int64_t> v;
-    if (a->is_int()) v = {a->as_int()};
-    else if (a->is_list()) {
-      for (const Argument& e : a->as_list()) {
-        if (!e.is_int()) bad(std::string(name) + " must be a list of integers");
-        v.push_back(e.as_int());
-      }
-    } else {
-      bad(std::string(name) + " must be an integer list");
-    }
-    if (dims && v.size() != dims && v.size() != 1)
-      bad(std::string(name) + " has " + std::to_string(v.size()) + " entries for " + std::to_string(dims) + " spatial dimensions");
-    for (std::int64_t x : v)
+    auto check_value = [&](std::int64_t x) {
       if (x < min || x > (std::int64_t{1} << 31))
         bad(std::string(name) + " " + std::to_string(x) + " is out of range (at least " + std::to_string(min) + ")");
+    };
+    if (a->is_int()) {
+      check_value(a->as_int());
+      return;
+    }
+    if (!a->is_list()) bad(std::string(name) + " must be an integer list");
+    const Argument::List& l = a->as_list();
+    for (const Argument& e : l)
+      if (!e.is_int()) bad(std::string(name) + " must be a list of integers");
+    if (dims && l.size() != dims && l.size() != 1)
+      bad(std::string(name) + " has " + std::to_string(l.size()) + " entries for " + std::to_string(dims) + " spatial dimensions");
+    for (const Argument& e : l) check_value(e.as_int());
   };
   check_list("stride", 1);
   check_list("dilation", 1);
