@@ -259,18 +259,6 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   report.nodes_before = module.graph.size();
   const auto& rules = detail::prepare_rules<Conv>();
 
-  // 1. Match and validate everything before changing anything.
-  std::vector<std::pair<const Node*, std::string>> skipped;
-  PassContext validate{&module, &skipped};
-  pattern::MatchOptions opt;
-  opt.context = &validate;
-  auto found = rules.find(module.graph, opt);
-  for (const auto& [node, why] : skipped) report.skipped.emplace_back(node->name(), why);
-  if (found.empty()) {
-    report.nodes_after = report.nodes_before;
-    return report;
-  }
-
   // Annotations are re-pointed only when the graph has some (building the map costs a lookup
   // per replaced node). Looked for before the rewrite, over the smaller graph: the rewrite copies
   // metadata only from matched nodes, so it cannot add an annotation the graph did not have.
@@ -281,13 +269,25 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
       break;
     }
 
-  // 2. Rewrite inside a transaction: on a failure (say, out of memory) the graph is put back
-  //    exactly as it was. Annotations are re-pointed last, by a step that cannot fail midway.
-  //    Exactly the matches found (and validated) above are rewritten, in graph order.
-  PassContext apply{&module, nullptr, /*validated=*/true};
-  opt.context = &apply;
+  // One walk in graph order, inside a transaction: each pair is matched, checked by the guard
+  // rails and rewritten where it stands. A guard rail that throws (or any other failure, say out
+  // of memory) rolls the transaction back, so the graph is exactly as it was: atomic without a
+  // separate validation walk, and each pair is matched once. Matches cannot overlap or cascade:
+  // a rewritten pair's nodes are gone, and its replacement (placed before the node being
+  // visited) has no conv feeding a batch norm. Annotations are re-pointed last, by a step that
+  // cannot fail midway.
+  std::vector<std::pair<const Node*, std::string>> skipped;
+  PassContext pass{&module, &skipped};
+  pattern::MatchOptions opt;
+  opt.context = &pass;
   auto tx = module.graph.transaction();
-  pattern::RewriteReport r = rules.apply_found(module.graph, found, opt);
+  pattern::RewriteReport r = rules.apply(module.graph, opt);
+  for (const auto& [node, why] : skipped) report.skipped.emplace_back(node->name(), why);
+  if (r.replaced.empty()) {
+    tx.commit();
+    report.nodes_after = report.nodes_before;
+    return report;
+  }
   // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias,
   // counted first by (op, bias) and spelt out once per variant.
   struct Variant {
