@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -267,7 +268,10 @@ class Graph {
   // A call of the op named `target` ("aten.conv2d.default"; "aten::conv2d" spellings too).
   Node* call_function(std::string_view target, std::vector<Argument> args = {},
                       Kwargs kwargs = {}, std::string_view name = {}) {
-    return call_function(resolve_op(target), std::move(args), std::move(kwargs), name);
+    const OpSchema* op = resolve_op(target);
+    if (!op) throw GraphError("call_function: null op schema");
+    return create(NodeKind::call_function, op, {}, std::move(args), std::move(kwargs), name,
+                  NameMode::unique);
   }
   // The output node; `value` is a node or a list of nodes.
   Node* output(Argument value) {
@@ -538,8 +542,10 @@ class Graph {
   static constexpr std::uint64_t kLabelEnd = std::uint64_t(1) << 62;
   static constexpr std::uint64_t kAppendStep = std::uint64_t(1) << 24;
 
+  // (Arguments by rvalue reference: the public entry points take them by value and move them
+  // here once, instead of once per layer.)
   Node* create(NodeKind kind, const OpSchema* op, std::string_view target,
-               std::vector<Argument> args, Kwargs kwargs, std::string_view name, NameMode mode);
+               std::vector<Argument>&& args, Kwargs&& kwargs, std::string_view name, NameMode mode);
   void copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping);
   void release_all() noexcept;
   // Turns the node references in n's arguments into None (an erased node's arguments).
@@ -635,7 +641,7 @@ class Graph {
   void assign_order(Node* n);
   void relabel_window(Node* n);
   // FX's Namespace.create_name, without recording the choice (create() records it once the node
-  // exists): the name is left in name_buf_; returns the length of its base and its number.
+  // exists): the name is left in name_view(); returns the length of its base and its number.
   struct BaseCount {
     std::uint64_t count = 0;
     std::uint64_t epoch = 0;  // the transaction that last logged the old count
@@ -643,7 +649,7 @@ class Graph {
   struct NameChoice {
     std::size_t base_len;                              // name_buf_ starts with the base
     std::uint64_t num;                                 // the base's new count
-    std::uint64_t hash;                                // hash_string(name_buf_)
+    std::uint64_t hash;                                // hash_string(name_view())
     std::uint64_t base_hash;                           // hash_string(base)
     detail::StringTable<BaseCount>::Slot* count;       // the base's count, or null when it has none yet
   };
@@ -791,8 +797,15 @@ class Graph {
   std::uint64_t journal_epoch_ = 0;
   // resolve_op's answers by spelling (cleared when a schema is registered).
   detail::StringTable<const OpSchema*> op_cache_;
-  // Scratch space reused by create(): the name being chosen and the inputs being collected.
+  // Scratch space reused by create(): the name being chosen (raw storage: name_buf_'s size is
+  // its room, the name is its first name_len_ characters) and the inputs being collected.
   std::string name_buf_;
+  std::size_t name_len_ = 0;
+  char* name_room(std::size_t n) {
+    if (name_buf_.size() < n) name_buf_.resize(std::max<std::size_t>({n, 2 * name_buf_.size(), 64}));
+    return name_buf_.data();
+  }
+  std::string_view name_view() const noexcept { return std::string_view(name_buf_.data(), name_len_); }
   std::vector<Node*> inputs_buf_;
   mutable bool indices_dirty_ = true;
   std::unique_ptr<Journal> journal_;  // set while a transaction records
@@ -806,7 +819,7 @@ namespace detail {
 inline bool is_python_reserved(std::string_view s) {
   // None of them is shorter than 2 or longer than 12 characters, or has a digit (as the `_N`
   // names the graph makes do): those need no lookup.
-  if (s.size() < 2 || s.size() > 12) return false;
+  if (s.size() < 2 || s.size() > 12 || (s.back() >= '0' && s.back() <= '9')) return false;
   for (char c : s)
     if (c >= '0' && c <= '9') return false;
   static const std::unordered_set<std::string_view> kReserved = {
@@ -829,57 +842,65 @@ inline bool is_python_reserved(std::string_view s) {
 
 inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in) {
   // FX's Namespace.create_name: sanitise, split a trailing `_<digits>`, count up per base.
-  // Built in name_buf_, which keeps its capacity from one node to the next.
-  std::string& name = name_buf_;
+  // Built in name_buf_ with plain character writes (no std::string calls per step).
+  char* const out = name_room(candidate_in.size() + 32);  // + a leading '_', "_unnamed", a number
+  std::size_t len = 0;
   auto ok = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   };
   if (std::all_of(candidate_in.begin(), candidate_in.end(), ok)) {
-    name.assign(candidate_in.data(), candidate_in.size());  // the usual case: nothing to replace
+    if (!candidate_in.empty()) std::memcpy(out, candidate_in.data(), candidate_in.size());  // the usual case
+    len = candidate_in.size();
   } else {
-    name.clear();
     bool in_bad = false;
     for (char c : candidate_in) {
       if (ok(c)) {
-        name += c;
+        out[len++] = c;
         in_bad = false;
       } else if (!in_bad) {
-        name += '_';
+        out[len++] = '_';
         in_bad = true;
       }
     }
   }
-  if (name.empty()) name = "_unnamed";
-  if (name[0] >= '0' && name[0] <= '9') name.insert(name.begin(), '_');
+  if (len == 0) {
+    constexpr std::string_view unnamed = "_unnamed";
+    std::memcpy(out, unnamed.data(), unnamed.size());
+    len = unnamed.size();
+  }
+  if (out[0] >= '0' && out[0] <= '9') {
+    std::memmove(out + 1, out, len);
+    out[0] = '_';
+    ++len;
+  }
 
   // A trailing `_<digits>` (at most 18 of them) is a number on a base.
-  std::size_t base_len = name.size();
+  std::size_t base_len = len;
   std::uint64_t num = 0;
   bool has_num = false;
-  std::size_t first_digit = name.size();
-  while (first_digit > 0 && name[first_digit - 1] >= '0' && name[first_digit - 1] <= '9') --first_digit;
-  if (first_digit < name.size() && first_digit > 0 && name[first_digit - 1] == '_' &&
-      name.size() - first_digit <= 18) {
+  std::size_t first_digit = len;
+  while (first_digit > 0 && out[first_digit - 1] >= '0' && out[first_digit - 1] <= '9') --first_digit;
+  if (first_digit < len && first_digit > 0 && out[first_digit - 1] == '_' && len - first_digit <= 18) {
     base_len = first_digit - 1;
-    for (std::size_t i = first_digit; i < name.size(); ++i) num = num * 10 + static_cast<std::uint64_t>(name[i] - '0');
+    for (std::size_t i = first_digit; i < len; ++i) num = num * 10 + static_cast<std::uint64_t>(out[i] - '0');
     has_num = true;
   }
   base_count_.reserve_more();  // so that create() can add the base without moving this slot
-  const std::uint64_t base_hash = detail::hash_string(std::string_view(name.data(), base_len));
-  auto* count = base_count_.find(std::string_view(name.data(), base_len), base_hash);
+  const std::uint64_t base_hash = detail::hash_string(std::string_view(out, base_len));
+  auto* count = base_count_.find(std::string_view(out, base_len), base_hash);
   if (!has_num || num == 0) num = count ? count->value.count : 0;
-  auto set_number = [&](std::uint64_t k) {
-    char digits[24];
-    digits[0] = '_';
-    auto res = std::to_chars(digits + 1, digits + sizeof digits, k);
-    name.replace(base_len, std::string::npos, digits, static_cast<std::size_t>(res.ptr - digits));
+  auto set_number = [&](std::uint64_t k) {  // base_len + 21 characters at most: within the room
+    out[base_len] = '_';
+    len = static_cast<std::size_t>(std::to_chars(out + base_len + 1, out + base_len + 21, k).ptr - out);
   };
   if (has_num) set_number(num);
-  std::uint64_t h = detail::hash_string(name);
-  while (names_.find(name, h) || detail::is_python_reserved(name)) {
+  // Without a number the candidate is the base itself, already hashed.
+  std::uint64_t h = has_num ? detail::hash_string(std::string_view(out, len)) : base_hash;
+  while (names_.find(std::string_view(out, len), h) || detail::is_python_reserved(std::string_view(out, len))) {
     set_number(++num);
-    h = detail::hash_string(name);
+    h = detail::hash_string(std::string_view(out, len));
   }
+  name_len_ = len;
   return NameChoice{base_len, num, h, base_hash, count};
 }
 
@@ -942,7 +963,7 @@ inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
 }
 
 inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view target,
-                           std::vector<Argument> args, Kwargs kwargs, std::string_view name,
+                           std::vector<Argument>&& args, Kwargs&& kwargs, std::string_view name,
                            NameMode mode) {
   GRAFT_FAULT_POINT("graph: node created");
   if (insert_before_ != root_.get() && (insert_before_->erased_ || insert_before_->owner_ != this))
@@ -952,14 +973,15 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   NameChoice choice{0, 0, 0, 0, nullptr};
   if (mode == NameMode::exact) {
     check_exact_name(name);
-    name_buf_.assign(name.data(), name.size());
-    choice.hash = detail::hash_string(name_buf_);
+    std::memcpy(name_room(name.size()), name.data(), name.size());
+    name_len_ = name.size();
+    choice.hash = detail::hash_string(name);
   } else {
     std::string_view candidate = name;
     if (candidate.empty()) candidate = op ? op->op() : target;
     choice = choose_unique_name(candidate);
   }
-  collect_inputs(args, kwargs, nullptr, name_buf_, insert_before_, inputs_buf_);
+  collect_inputs(args, kwargs, nullptr, name_view(), insert_before_, inputs_buf_);
 
   names_.reserve_more();
   auto* count = choice.count;
@@ -969,7 +991,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   if (journal_) journal_->entries.reserve_more(2);
   Node* n = ::new (node_pool_.allocate()) Node;  // default-initialised: the members say how
   try {
-    n->name_ = name_buf_;
+    n->name_.assign(name_buf_.data(), name_len_);
     if (!op) n->target_ = std::string(target);
     n->inputs_.reserve(inputs_buf_.size());
   } catch (...) {

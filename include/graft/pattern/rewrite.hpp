@@ -116,10 +116,9 @@ struct Let : PatternBase<Let<Cap, B>> {
   using reads = reads_t<B>;
   template <typename Bld>
   Argument build(Bld& b) const {
-    for (const auto& [name, value] : b.lets)
-      if (name == Cap::name()) return value;
+    if (const Argument* v = b.lets.find(Cap::name())) return *v;
     Argument v = inner.build(b);
-    b.lets.emplace_back(Cap::name(), v);
+    b.lets.add(Cap::name(), v);
     return v;
   }
   void describe(std::string& out) const {
@@ -289,13 +288,31 @@ struct Builder {
   const void* context;
   std::vector<Node*> created;
   std::vector<ReplacedNode> replaced;
-  std::vector<std::pair<std::string_view, Argument>> lets;
-  Node* create(std::string_view target, std::vector<Argument> args, Kwargs kwargs = {}) {
+  // let() values by capture name: a handful per rule, kept inline (no allocation per match).
+  struct Lets {
+    static constexpr std::size_t kInline = 4;
+    std::array<std::pair<std::string_view, Argument>, kInline> first{};
+    std::vector<std::pair<std::string_view, Argument>> more;
+    std::size_t size = 0;
+    const Argument* find(std::string_view name) const {
+      for (std::size_t i = 0; i < size && i < kInline; ++i)
+        if (first[i].first == name) return &first[i].second;
+      for (const auto& [n, v] : more)
+        if (n == name) return &v;
+      return nullptr;
+    }
+    void add(std::string_view name, const Argument& v) {
+      if (size < kInline) first[size] = {name, v};
+      else more.emplace_back(name, v);
+      ++size;
+    }
+  } lets;
+  Node* create(std::string_view target, std::vector<Argument>&& args, Kwargs&& kwargs = {}) {
     Node* n = graph.call_function(target, std::move(args), std::move(kwargs));
     created.push_back(n);
     return n;
   }
-  Node* create(const OpSchema* op, std::vector<Argument> args, Kwargs kwargs = {}) {
+  Node* create(const OpSchema* op, std::vector<Argument>&& args, Kwargs&& kwargs = {}) {
     Node* n = graph.call_function(op, std::move(args), std::move(kwargs));
     created.push_back(n);
     return n;
