@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "graft/graph.hpp"
 
@@ -70,4 +71,50 @@ TEST_CASE("mapping a node reference to null turns it into None") {
   Argument arg = list({a});
   arg.map_nodes([](Node*) -> Node* { return nullptr; });
   CHECK(arg == list({Argument()}));
+}
+
+// Lists are copy on write: copies share one block until one of them changes.
+TEST_CASE("a copied list shares its elements, and each copy still changes alone") {
+  Argument a = ints({1, 2});
+  Argument b = a;
+  const Argument c = b;
+  CHECK(&std::as_const(a).as_list() == &std::as_const(b).as_list());  // shared: no allocation
+  CHECK(&std::as_const(a).as_list() == &c.as_list());
+  b.as_list().push_back(Argument(3));  // b takes its own copy first
+  CHECK(b == ints({1, 2, 3}));
+  CHECK(a == ints({1, 2}));
+  CHECK(c == ints({1, 2}));
+  CHECK(&std::as_const(a).as_list() == &c.as_list());  // the other two still share
+}
+
+TEST_CASE("a list reference handed out for writing is not shared by later copies") {
+  Argument a = ints({1, 2});
+  Argument::List& items = a.as_list();
+  const Argument copy = a;  // made after the reference escaped: must not see writes through it
+  items.push_back(Argument(3));
+  CHECK(a == ints({1, 2, 3}));
+  CHECK(copy == ints({1, 2}));
+  CHECK(&copy.as_list() != &items);
+}
+
+TEST_CASE("mapping the nodes of a shared list changes only the mapped copy") {
+  Graph g;
+  Node* x = g.placeholder("x");
+  Node* y = g.placeholder("y");
+  const Argument original = list({x, list({x, 1})});
+  Argument mapped = original;
+  mapped.map_nodes([&](Node*) { return y; });
+  CHECK(mapped == list({y, list({y, 1})}));
+  CHECK(original == list({x, list({x, 1})}));
+  Argument literal = ints({4, 5});
+  const Argument literal_copy = literal;
+  literal.map_nodes([&](Node*) { return y; });  // no node inside: nothing to copy
+  CHECK(&std::as_const(literal).as_list() == &literal_copy.as_list());
+}
+
+TEST_CASE("a shared list outlives the argument it was copied from") {
+  auto* first = new Argument(list({ints({7}), 8}));
+  const Argument kept = *first;
+  delete first;
+  CHECK(kept == list({ints({7}), 8}));
 }

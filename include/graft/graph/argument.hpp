@@ -6,6 +6,7 @@
 // `list({a, b})` build lists. The `as_*` accessors throw SchemaError on the wrong kind.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +45,13 @@ constexpr std::string_view arg_kind_name(ArgKind k) noexcept {
 // A tagged union of 16 bytes: scalars inline, strings and lists on the heap. (Not std::variant:
 // GCC 12 reports false -Wmaybe-uninitialized warnings at -O3 when copying a variant that holds a
 // std::string, in users' code as well as ours.)
+//
+// Lists are shared between copies until one of them is changed (copy on write, with an atomic
+// count): a rewrite that copies a conv's stride, padding and dilation, or a graph copy, shares
+// them instead of allocating two blocks per list. Each copy still behaves as its own value. The
+// mutable as_list() gives the caller a reference that could be written through later, so it
+// takes a private copy first and marks it never to be shared again (as std::string did when it
+// was copy on write).
 class Argument {
  public:
   using List = std::vector<Argument>;
@@ -70,11 +78,11 @@ class Argument {
       u_.n = n;
     }
   }
-  Argument(List l) : kind_(ArgKind::list) { u_.l = new List(std::move(l)); }
+  Argument(List l) : kind_(ArgKind::list) { u_.l = new SharedList{std::move(l)}; }
 
   Argument(const Argument& o) : kind_(o.kind_), u_(o.u_) {
     if (kind_ == ArgKind::string) u_.s = new std::string(*o.u_.s);
-    else if (kind_ == ArgKind::list) u_.l = new List(*o.u_.l);
+    else if (kind_ == ArgKind::list) u_.l = o.u_.l->share();
   }
   Argument(Argument&& o) noexcept : kind_(o.kind_), u_(o.u_) { o.kind_ = ArgKind::none; }
   Argument& operator=(const Argument& o) {
@@ -123,8 +131,14 @@ class Argument {
   const std::string& as_string() const { return expect(ArgKind::string), *u_.s; }
   DType as_dtype() const { return expect(ArgKind::dtype), u_.t; }
   Node* as_node() const { return expect(ArgKind::node), u_.n; }
-  const List& as_list() const { return expect(ArgKind::list), *u_.l; }
-  List& as_list() { return expect(ArgKind::list), *u_.l; }
+  const List& as_list() const { return expect(ArgKind::list), u_.l->items; }
+  // A reference the caller may write through: the list becomes this argument's own first.
+  List& as_list() {
+    expect(ArgKind::list);
+    own_list();
+    u_.l->shareable = false;
+    return u_.l->items;
+  }
   // A list of ints (`[1, 1]`), or a single int broadcast to `length` entries when `length` > 0.
   std::vector<std::int64_t> as_int_list(std::size_t length = 0) const;
 
@@ -146,8 +160,31 @@ class Argument {
   }
   void release() noexcept {
     if (kind_ == ArgKind::string) delete u_.s;
-    else if (kind_ == ArgKind::list) delete u_.l;
+    else if (kind_ == ArgKind::list) u_.l->drop();
     kind_ = ArgKind::none;
+  }
+
+  // A list's elements and how many arguments share them.
+  struct SharedList {
+    List items;
+    std::atomic<std::uint32_t> refs{1};
+    bool shareable = true;  // false once a mutable reference was handed out
+    // Another holder: the same block, or a copy when this one may be written through.
+    SharedList* share() {
+      if (!shareable) return new SharedList{items};
+      refs.fetch_add(1, std::memory_order_relaxed);
+      return this;
+    }
+    void drop() noexcept {
+      if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+  };
+  // Makes the list this argument's alone (a copy when it is shared), before it is changed.
+  void own_list() {
+    if (u_.l->refs.load(std::memory_order_acquire) == 1) return;
+    SharedList* mine = new SharedList{u_.l->items};
+    u_.l->drop();
+    u_.l = mine;
   }
 
   ArgKind kind_ = ArgKind::none;
@@ -158,7 +195,7 @@ class Argument {
     DType t;
     Node* n;
     std::string* s;
-    List* l;
+    SharedList* l;
   } u_{};
 };
 
@@ -221,7 +258,7 @@ inline bool operator==(const Argument& a, const Argument& b) noexcept {
     case ArgKind::string: return *a.u_.s == *b.u_.s;
     case ArgKind::dtype: return a.u_.t == b.u_.t;
     case ArgKind::node: return a.u_.n == b.u_.n;
-    case ArgKind::list: return *a.u_.l == *b.u_.l;
+    case ArgKind::list: return a.u_.l == b.u_.l || a.u_.l->items == b.u_.l->items;
   }
   return false;
 }
@@ -232,7 +269,7 @@ void Argument::for_each_node(F&& f) const {
   if (kind_ == ArgKind::node) {
     f(u_.n);
   } else if (kind_ == ArgKind::list) {
-    for (const Argument& a : *u_.l) a.for_each_node(f);
+    for (const Argument& a : u_.l->items) a.for_each_node(f);
   }
 }
 
@@ -243,7 +280,9 @@ void Argument::map_nodes(F&& map) {
     if (r) u_.n = r;
     else kind_ = ArgKind::none;
   } else if (kind_ == ArgKind::list) {
-    for (Argument& a : *u_.l) a.map_nodes(map);
+    if (is_literal()) return;  // nothing to map: a shared literal list stays shared
+    own_list();
+    for (Argument& a : u_.l->items) a.map_nodes(map);
   }
 }
 

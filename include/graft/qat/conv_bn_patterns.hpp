@@ -150,9 +150,24 @@ inline void check_conv_args(const Node& conv) {
 // [-1, 1, 1, ...] (axis 0, conv) or [1, -1, 1, ...] (axis 1, conv-transpose) for the weight;
 // [1, -1, 1, ...] for the conv output.
 inline Argument channel_shape(std::int64_t rank, std::int64_t axis) {
-  Argument::List l(static_cast<std::size_t>(rank), Argument(1));
-  l[static_cast<std::size_t>(axis)] = Argument(-1);
-  return Argument(std::move(l));
+  auto make = [](std::int64_t r, std::int64_t a) {
+    Argument::List l(static_cast<std::size_t>(r), Argument(1));
+    l[static_cast<std::size_t>(a)] = Argument(-1);
+    return Argument(std::move(l));
+  };
+  // Every rewrite asks for the same few lists: copies of these share them (lists are copy on
+  // write), so a rewrite allocates nothing for its reshape shapes.
+  constexpr std::int64_t kRanks = 6;  // conv weights and outputs: rank 3 to 5
+  if (rank >= 1 && rank <= kRanks && axis >= 0 && axis < 2 && axis < rank) {
+    static const auto shared = [&] {
+      std::array<std::array<Argument, 2>, kRanks + 1> t;
+      for (std::int64_t r = 1; r <= kRanks; ++r)
+        for (std::int64_t a = 0; a < 2 && a < r; ++a) t[static_cast<std::size_t>(r)][static_cast<std::size_t>(a)] = make(r, a);
+      return t;
+    }();
+    return shared[static_cast<std::size_t>(rank)][static_cast<std::size_t>(axis)];
+  }
+  return make(rank, axis);
 }
 
 // ---- The prepare rewrite ----------------------------------------------------------------------
