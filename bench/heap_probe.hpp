@@ -26,9 +26,11 @@ namespace graft::bench::heap {
 inline bool counting = false;
 inline std::int64_t net = 0;
 inline std::int64_t peak = 0;
+inline std::int64_t allocations = 0;
 
 inline void on_alloc(void* p) noexcept {
   if (counting && p) {
+    ++allocations;
     net += static_cast<std::int64_t>(malloc_usable_size(p));
     if (net > peak) peak = net;
   }
@@ -62,6 +64,7 @@ class HeapProbe {
   HeapProbe() noexcept {
     net = 0;
     peak = 0;
+    allocations = 0;
     counting = true;
   }
   ~HeapProbe() { counting = false; }
@@ -69,6 +72,7 @@ class HeapProbe {
   HeapProbe& operator=(const HeapProbe&) = delete;
   std::int64_t net_bytes() const noexcept { return net; }
   std::int64_t peak_bytes() const noexcept { return peak; }
+  std::int64_t allocations_so_far() const noexcept { return allocations; }
 };
 
 // The process's resident-set high-water mark so far (getrusage ru_maxrss), in MiB. Monotonic over
@@ -83,22 +87,27 @@ inline double rss_high_water_mib() {
 //   input_MiB      heap held by the input that `build` made (graph + tensors);
 //   peak_MiB       the highest heap growth while `work` ran, above the input;
 //   peak_B/node    peak_MiB per input graph node;
+//   allocs/node    heap allocations while `work` ran, per input graph node (deterministic: the
+//                  cost of memory management without the noise of a timing);
 //   rss_hwm_MiB    the process's ru_maxrss so far (monotonic, see above).
 template <typename Build, typename Work>
 void report_memory(benchmark::State& state, std::size_t nodes, Build&& build, Work&& work) {
-  double input_mib = 0, peak_mib = 0;
+  double input_mib = 0, peak_mib = 0, allocs = 0;
   {
     HeapProbe probe;
     auto input = build();
     input_mib = static_cast<double>(probe.net_bytes()) / (1024.0 * 1024.0);
     const std::int64_t before = probe.net_bytes();
+    const std::int64_t allocs_before = probe.allocations_so_far();
     peak = before;
     work(input);
     peak_mib = static_cast<double>(probe.peak_bytes() - before) / (1024.0 * 1024.0);
+    allocs = static_cast<double>(probe.allocations_so_far() - allocs_before);
   }
   state.counters["input_MiB"] = input_mib;
   state.counters["peak_MiB"] = peak_mib;
   state.counters["peak_B/node"] = nodes ? peak_mib * 1024.0 * 1024.0 / static_cast<double>(nodes) : 0.0;
+  state.counters["allocs/node"] = nodes ? allocs / static_cast<double>(nodes) : 0.0;
   state.counters["rss_hwm_MiB"] = rss_high_water_mib();
 }
 
