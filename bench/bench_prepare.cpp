@@ -4,12 +4,13 @@
 //   cmake --build build-bench --target bench_prepare && build-bench/bench/bench_prepare
 //   /usr/bin/python3 bench/compare_torch.py          torch.fx's replace_pattern on the same chains
 //
-// BM_Prepare          the whole pass (match + guard rails, then rewrite in a transaction)
-// BM_PrepareMatch     matching alone, as the pass does it: check_conv_bn_pairs (the pass's first
-//                     step: find every pair and run the guard rails, change nothing)
+// BM_Prepare          the whole pass (one walk in a transaction: match, guard rails, rewrite)
+// BM_PrepareMatch     matching alone: check_conv_bn_pairs (the pass's matching and guard rails
+//                     over every pair, changing nothing)
 // BM_CopyGraph        baseline in the same run: a deep copy of the same graph
 // Counters: ns_per_node (of the input graph), and from one extra untimed run (bench/heap_probe.hpp)
-// input_MiB, peak_MiB (heap growth above the input while the pass runs), peak_B/node, rss_hwm_MiB.
+// input_MiB, peak_MiB (heap growth above the input while the pass runs), peak_B/node, allocs/node,
+// rss_hwm_MiB.
 #include <benchmark/benchmark.h>
 
 #include <string>
