@@ -73,9 +73,10 @@ GRAFT_CAPTURE(bias_add);        // convert: ... + conv_bias
 // What the prepare and convert passes hand their rules (MatchOptions::context).
 struct PassContext {
   const Module* module = nullptr;
-  // Set while validating: conv-bn pairs left alone, with the reason.
+  // Where the guard rails list the conv-bn pairs they leave alone, with the reason (or null).
   std::vector<std::pair<const Node*, std::string>>* skipped = nullptr;
-  // Set while rewriting the matches a validating pass accepted: the checks are not repeated.
+  // Set when the matches being rewritten were already checked (say, by an earlier find() with
+  // the same rules): the guard rails are not repeated.
   bool validated = false;
 };
 
