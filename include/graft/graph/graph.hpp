@@ -268,10 +268,7 @@ class Graph {
   // A call of the op named `target` ("aten.conv2d.default"; "aten::conv2d" spellings too).
   Node* call_function(std::string_view target, std::vector<Argument> args = {},
                       Kwargs kwargs = {}, std::string_view name = {}) {
-    const OpSchema* op = resolve_op(target);
-    if (!op) throw GraphError("call_function: null op schema");
-    return create(NodeKind::call_function, op, {}, std::move(args), std::move(kwargs), name,
-                  NameMode::unique);
+    return call_function(resolve_op(target), std::move(args), std::move(kwargs), name);
   }
   // The output node; `value` is a node or a list of nodes.
   Node* output(Argument value) {

@@ -75,9 +75,6 @@ struct PassContext {
   const Module* module = nullptr;
   // Where the guard rails list the conv-bn pairs they leave alone, with the reason (or null).
   std::vector<std::pair<const Node*, std::string>>* skipped = nullptr;
-  // Set when the matches being rewritten were already checked (say, by an earlier find() with
-  // the same rules): the guard rails are not repeated.
-  bool validated = false;
 };
 
 // ---- Facts about a matched conv node ----------------------------------------------------------

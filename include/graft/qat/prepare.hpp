@@ -130,7 +130,7 @@ bool prepare_filter(const M& m, const void* ctx) {
   using namespace captures;
   const Node& conv_node = *m[conv];
   const auto* pc = static_cast<const PassContext*>(ctx);
-  if (!pc || !pc->module || pc->validated) return true;
+  if (!pc || !pc->module) return true;
   const Node& bn_node = *m[bn];
   const Tensor* bn_tensors[4] = {};
   check_parameters<Conv>(*pc->module, conv_node, bn_node, m[conv_weight],
