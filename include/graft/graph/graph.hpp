@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "graft/graph/argument.hpp"
+#include "graft/graph/detail/name_index.hpp"
 #include "graft/graph/detail/pool.hpp"
 #include "graft/graph/detail/string_table.hpp"
 #include "graft/error.hpp"
@@ -169,8 +170,7 @@ class Graph {
   Node* last() const noexcept { return root_->prev_ == root_.get() ? nullptr : root_->prev_; }
   // The live node called `name`, or null.
   Node* find(std::string_view name) const {
-    const auto* s = names_.find(name);
-    return s ? s->value : nullptr;
+    return names_.find(name);
   }
   // The output node (normally the last node), or null.
   Node* output_node() const noexcept {
@@ -385,6 +385,8 @@ class Graph {
     if (n->name_ == new_name) return;
     check_exact_name(new_name);
     std::string name(new_name);
+    detail::NameIndex::Key key = names_.key(name);
+    names_.prepare_insert(key);
     if (journal_) {
       journal_->entries.reserve_more(1);
       journal_->names.push_back(n->name_);
@@ -392,7 +394,7 @@ class Graph {
     // The old name is freed, the new one taken; the index keys point at the node's own string.
     names_.erase(n->name_);
     n->name_.swap(name);
-    names_.insert_new(n->name_, detail::hash_string(n->name_), n);  // one out, one in: fits
+    names_.insert(key, n->name_, n);
     if (journal_) log(JournalEntry::Kind::node_renamed, n).payload = journal_->names.size() - 1;
   }
 
@@ -438,7 +440,7 @@ class Graph {
     }
     detach(n);
     n->erased_ = true;
-    names_.find(n->name_)->value = nullptr;  // the name stays reserved
+    names_.set(n->name_, nullptr);  // the name stays reserved
     if (insert_before_ == n) insert_before_ = next;
     graveyard_.push_back(n);
     --num_nodes_;
@@ -465,8 +467,7 @@ class Graph {
   void purge_erased() {
     if (journal_) throw GraphError("purge_erased: not inside a transaction");
     // Their names stay reserved: the index keys move from the nodes to the graph's own storage.
-    for (Node* n : graveyard_)
-      if (auto* s = names_.find(n->name_); s && s->key == n->name_.data()) s->key = key_arena_.store(n->name_).data();
+    for (Node* n : graveyard_) names_.unpin(n->name_, key_arena_);
     for (Node* n : graveyard_) destroy_node(n);
     graveyard_.clear();
   }
@@ -642,20 +643,21 @@ class Graph {
   struct BaseCount {
     std::uint64_t count = 0;
     std::uint64_t epoch = 0;  // the transaction that last logged the old count
+    std::uint32_t name_base = detail::NameIndex::kNoBase;  // the base's entry in names_, once it has one
   };
   struct NameChoice {
     std::size_t base_len;                              // name_buf_ starts with the base
     std::uint64_t num;                                 // the base's new count
-    std::uint64_t hash;                                // hash_string(name_view())
     std::uint64_t base_hash;                           // hash_string(base)
     detail::StringTable<BaseCount>::Slot* count;       // the base's count, or null when it has none yet
+    detail::NameIndex::Key key;                        // name_view() in the name index
   };
   NameChoice choose_unique_name(std::string_view candidate);
   void check_exact_name(std::string_view name) const {
     if (name.empty()) throw GraphError("node name must not be empty");
-    if (const auto* s = names_.find(name))
+    if (Node* used = nullptr; names_.lookup(name, &used))
       throw GraphError("duplicate node name '" + std::string(name) + "'" +
-                       (s->value ? std::string(": already used by ") + s->value->describe()
+                       (used ? std::string(": already used by ") + used->describe()
                                  : std::string(": used by an erased node")));
   }
 
@@ -788,9 +790,10 @@ class Graph {
   // Keys of the tables below that no node holds: names of purged nodes and of another graph's
   // erased nodes, base names, op spellings. Freed with the graph.
   detail::CharArena key_arena_;
-  // name -> live node, or null for a name an erased node had (names are never reused). A key
-  // points at its node's own name while the node exists, else into key_arena_.
-  detail::StringTable<Node*> names_;
+  // name -> live node, or null for a name an erased node had (names are never reused). Numbered
+  // names sit in per-base arrays; the others' keys point at their node's own name while the node
+  // exists, else into key_arena_ (graph/detail/name_index.hpp).
+  detail::NameIndex names_;
   // FX's Namespace._base_count (a missing base counts 0), with the transaction that last logged
   // each entry's old value.
   detail::StringTable<BaseCount> base_count_;
@@ -894,14 +897,20 @@ inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in
     len = static_cast<std::size_t>(std::to_chars(out + base_len + 1, out + base_len + 21, k).ptr - out);
   };
   if (has_num) set_number(num);
-  // Without a number the candidate is the base itself, already hashed.
-  std::uint64_t h = has_num ? detail::hash_string(std::string_view(out, len)) : base_hash;
-  while (names_.find(std::string_view(out, len), h) || detail::is_python_reserved(std::string_view(out, len))) {
+  // Numbered candidates are looked up by their base's entry, found once.
+  auto key = [&] {
+    return has_num ? names_.key(std::string_view(out, len), base_len, base_hash, num,
+                                count ? count->value.name_base : detail::NameIndex::kNoBase)
+                   : names_.key_unnumbered(std::string_view(out, len), base_hash);  // the base itself
+  };
+  detail::NameIndex::Key k = key();
+  while (names_.lookup(k) || detail::is_python_reserved(std::string_view(out, len))) {
     set_number(++num);
-    h = detail::hash_string(std::string_view(out, len));
+    has_num = true;
+    k = key();
   }
   name_len_ = len;
-  return NameChoice{base_len, num, h, base_hash, count};
+  return NameChoice{base_len, num, base_hash, count, k};
 }
 
 inline void Graph::collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs,
@@ -970,12 +979,12 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     throw GraphError("insertion point " + insert_before_->describe() + " is no longer in the graph");
   // Everything that can fail is checked, and all memory but the use records' is obtained,
   // before the graph changes.
-  NameChoice choice{0, 0, 0, 0, nullptr};
+  NameChoice choice{0, 0, 0, nullptr, {}};
   if (mode == NameMode::exact) {
     check_exact_name(name);
     std::memcpy(name_room(name.size()), name.data(), name.size());
     name_len_ = name.size();
-    choice.hash = detail::hash_string(name);
+    choice.key = names_.key(name_view());
   } else {
     std::string_view candidate = name;
     if (candidate.empty()) candidate = op ? op->op() : target;
@@ -983,7 +992,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   }
   collect_inputs(args, kwargs, nullptr, name_view(), insert_before_, inputs_buf_);
 
-  names_.reserve_more();
+  names_.prepare_insert(choice.key);
   auto* count = choice.count;
   if (mode == NameMode::unique && !count)  // a new base counts 0, as an absent one does
     count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
@@ -1005,8 +1014,9 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   n->owner_ = this;
   // One journal entry undoes all of it: the node's name, place and use records.
   if (journal_) log(JournalEntry::Kind::node_created, n);
-  names_.insert_new(n->name_, choice.hash, n);
+  names_.insert(choice.key, n->name_, n);
   const std::uint64_t old_count = count ? count->value.count : 0;
+  if (count && choice.key.num != 0) count->value.name_base = choice.key.base;  // remembered for the next name
   if (count) {
     if (journal_ && count->value.epoch != journal_epoch_) {
       JournalEntry& e = log(JournalEntry::Kind::base_count);
@@ -1037,7 +1047,7 @@ inline void Graph::undo_create(Node* n) noexcept {
     uses_.release(n->inputs_[i]);
   }
   n->inputs_.clear();
-  if (const auto* s = names_.find(n->name_); s && s->value == n) names_.erase(n->name_);
+  if (names_.find(n->name_) == n) names_.erase(n->name_);
   if (n->prev_) detach(n);
   destroy_node(n);
 }
@@ -1133,13 +1143,10 @@ inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*,
   std::unordered_map<const Node*, Node*> local;
   std::unordered_map<const Node*, Node*>& map = mapping ? *mapping : local;
   map.reserve(other.size());
-  names_.reserve_more(other.names_.size());
-  other.names_.for_each([&](const auto& s) {
-    if (!s.value) names_.insert_new(key_arena_.store(s.key_view()), s.hash, nullptr);
-  });
+  other.names_.for_each_reserved([&](std::string_view reserved) { names_.insert(key_arena_.store(reserved), nullptr); });
   base_count_.reserve_more(other.base_count_.size());
   other.base_count_.for_each([&](const auto& s) {
-    base_count_.insert_new(key_arena_.store(s.key_view()), s.hash, BaseCount{s.value.count, 0});
+    base_count_.insert_new(key_arena_.store(s.key_view()), s.hash, BaseCount{s.value.count, 0, detail::NameIndex::kNoBase});
   });
   auto remap = [&](Node* r) -> Node* {
     auto it = map.find(r);
@@ -1174,7 +1181,7 @@ inline void Graph::rollback_journal() noexcept {
       case K::node_erased: {
         Node* n = e.node;
         n->erased_ = false;
-        names_.find(n->name_)->value = n;
+        names_.set(n->name_, n);
         relink(n, e.a, e.b);
         break;
       }
@@ -1211,7 +1218,7 @@ inline void Graph::rollback_journal() noexcept {
         Node* n = e.node;
         names_.erase(n->name_);
         n->name_.swap(j->names[e.payload]);
-        names_.insert_new(n->name_, detail::hash_string(n->name_), n);  // one out, one in: fits
+        names_.reinsert(n->name_, n);  // indexed before: fits
         break;
       }
       case K::base_count:
@@ -1262,10 +1269,10 @@ inline std::vector<std::string> Graph::lint_problems() const {
     if (!prev->sentinel_ && !(prev->order_ < n->order_))
       problems.push_back("node " + n->describe() + " has an order label not above its predecessor's");
     if (n->name_.empty()) problems.push_back("a " + std::string(node_kind_name(n->kind_)) + " node has an empty name");
-    const auto* slot = names_.find(n->name_);
-    if (!slot || !slot->value)
+    const Node* indexed = names_.find(n->name_);
+    if (!indexed)
       problems.push_back("node " + n->describe() + " is missing from the name index");
-    else if (slot->value != n)
+    else if (indexed != n)
       problems.push_back("node name '" + n->name_ + "' is used by more than one node");
     if (n->kind_ == NodeKind::call_function && !n->op_)
       problems.push_back("call_function node " + n->describe() + " has no op");
