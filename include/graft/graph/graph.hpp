@@ -787,8 +787,9 @@ class Graph {
   detail::Pool<detail::Use> uses_;
   detail::Pool<Node, 256> node_pool_;  // creation order is memory order
   OpRegistry ops_;
-  // Keys of the tables below that no node holds: names of purged nodes and of another graph's
-  // erased nodes, base names, op spellings. Freed with the graph.
+  // Keys of the tables below that no node holds (names of purged nodes and of another graph's
+  // erased nodes, base names, op spellings) and the targets of the nodes that are not
+  // call_function (attribute paths, input names). Freed with the graph.
   detail::CharArena key_arena_;
   // name -> live node, or null for a name an erased node had (names are never reused). Numbered
   // names sit in per-base arrays; the others' keys point at their node's own name while the node
@@ -1001,7 +1002,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   Node* n = ::new (node_pool_.allocate()) Node;  // default-initialised: the members say how
   try {
     n->name_.assign(name_buf_.data(), name_len_);
-    if (!op) n->target_ = std::string(target);
+    if (!op) n->target_ = key_arena_.store(target);  // freed with the graph, as purged names are
     n->inputs_.reserve(inputs_buf_.size());
   } catch (...) {
     destroy_node(n);

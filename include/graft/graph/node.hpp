@@ -65,7 +65,7 @@ class Node {
   // The op name for call_function ("aten.conv2d.default"), the input name for a placeholder,
   // the attribute path for get_attr, "output" for the output node.
   std::string_view target() const noexcept {
-    return op_ ? std::string_view(op_->name()) : std::string_view(target_);
+    return op_ ? std::string_view(op_->name()) : target_;
   }
   // True when the node calls this op (by schema, or by graft target name).
   bool is_op(const OpSchema* s) const noexcept { return op_ == s; }
@@ -238,7 +238,7 @@ class Node {
   detail::SmallVec<detail::Use*, 3> inputs_;  // most nodes read at most three nodes
   Kwargs kwargs_;
   std::string name_;
-  std::string target_;  // for non-call_function nodes
+  std::string_view target_;  // non-call_function nodes: its characters live in the graph (key_arena_)
   mutable std::size_t index_ = 0;  // dense index for Boost.Graph property maps
 };
 
