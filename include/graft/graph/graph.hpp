@@ -383,9 +383,10 @@ class Graph {
   void rename(Node* n, std::string_view new_name) {
     check_live(n, "rename");
     if (n->name_ == new_name) return;
-    check_exact_name(new_name);
+    detail::NameIndex::Key key = names_.key(new_name);
+    check_exact_name(key);
     std::string name(new_name);
-    detail::NameIndex::Key key = names_.key(name);
+    key.name = name;
     names_.prepare_insert(key);
     if (journal_) {
       journal_->entries.reserve_more(1);
@@ -653,9 +654,10 @@ class Graph {
     detail::NameIndex::Key key;                        // name_view() in the name index
   };
   NameChoice choose_unique_name(std::string_view candidate);
-  void check_exact_name(std::string_view name) const {
+  void check_exact_name(const detail::NameIndex::Key& key) const {
+    const std::string_view name = key.name;
     if (name.empty()) throw GraphError("node name must not be empty");
-    if (Node* used = nullptr; names_.lookup(name, &used))
+    if (Node* used = nullptr; names_.lookup(key, &used))
       throw GraphError("duplicate node name '" + std::string(name) + "'" +
                        (used ? std::string(": already used by ") + used->describe()
                                  : std::string(": used by an erased node")));
@@ -982,10 +984,11 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   // before the graph changes.
   NameChoice choice{0, 0, 0, nullptr, {}};
   if (mode == NameMode::exact) {
-    check_exact_name(name);
+    choice.key = names_.key(name);
+    check_exact_name(choice.key);
     std::memcpy(name_room(name.size()), name.data(), name.size());
     name_len_ = name.size();
-    choice.key = names_.key(name_view());
+    choice.key.name = name_view();
   } else {
     std::string_view candidate = name;
     if (candidate.empty()) candidate = op ? op->op() : target;
@@ -1144,6 +1147,7 @@ inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*,
   std::unordered_map<const Node*, Node*> local;
   std::unordered_map<const Node*, Node*>& map = mapping ? *mapping : local;
   map.reserve(other.size());
+  names_.reserve_like(other.names_);
   other.names_.for_each_reserved([&](std::string_view reserved) { names_.insert(key_arena_.store(reserved), nullptr); });
   base_count_.reserve_more(other.base_count_.size());
   other.base_count_.for_each([&](const auto& s) {

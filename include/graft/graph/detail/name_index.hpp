@@ -66,6 +66,9 @@ class NameIndex {
 
   // Names indexed (live and reserved).
   std::size_t size() const noexcept { return size_; }
+  // Makes room for the names `other` keeps in its hash table (a copy of its graph is coming).
+  void reserve_like(const NameIndex& other) { table_.reserve_more(other.table_.size()); }
+
   // Slots of all the per-base arrays (free ones included): their memory is 8 bytes a slot.
   std::size_t array_slots() const noexcept {
     std::size_t n = 0;
@@ -84,6 +87,9 @@ class NameIndex {
       k.num = num;
       k.base_len = base.size();
       if (const auto* b = bases_.find(base)) k.base = b->value;
+    } else {
+      k.hash = hash_string(name);  // the hash table's key: hashed once for every call below
+      k.hashed = true;
     }
     return k;
   }
