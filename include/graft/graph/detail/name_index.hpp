@@ -106,8 +106,6 @@ class NameIndex {
     return k;
   }
 
-  // Whether the name is taken (by a live node or a reserved name); `*node` is its node (null
-  // when reserved).
   Key key_unnumbered(std::string_view name, std::uint64_t hash) const noexcept {
     Key k{name};
     k.hash = hash;
@@ -115,16 +113,14 @@ class NameIndex {
     return k;
   }
 
+  // Whether the name is taken (by a live node or a reserved name); `*node` is its node (null
+  // when reserved).
   bool lookup(const Key& k, Node** node = nullptr) const noexcept {
-    if (k.num != 0) {
-      if (k.base == kNoBase) return false;  // a numbered name always has its base's entry
-      const Base& d = base_data_[k.base];
-      if (k.num < d.slots.size() && d.slots[k.num] != nullptr) {
-        if (node) *node = d.slots[k.num] == reserved_mark() ? nullptr : d.slots[k.num];
-        return true;
-      }
-      if (d.overflow == 0) return false;  // none of the base's names is in the hash table
+    if (Node* const* slot = array_slot(k)) {
+      if (node) *node = *slot == reserved_mark() ? nullptr : *slot;
+      return true;
     }
+    if (!may_be_in_table(k)) return false;
     const auto* s = table_.find(k.name, k.name_hash());
     if (!s) return false;
     if (node) *node = s->value;
@@ -186,33 +182,19 @@ class NameIndex {
   // Points `name` (present) at `node` (null: reserved).
   void set(std::string_view name, Node* node) noexcept {
     const Key k = key(name);
-    if (k.num != 0) {
-      Base& d = base_data_[k.base];
-      if (k.num < d.slots.size() && d.slots[k.num] != nullptr) {
-        d.slots[k.num] = node ? node : reserved_mark();
-        return;
-      }
-    }
-    table_.find(name)->value = node;
+    if (Node** slot = array_slot(k)) *slot = node ? node : reserved_mark();
+    else table_.find(name, k.name_hash())->value = node;
   }
   // Removes `name`; false when it was not there.
   bool erase(std::string_view name) noexcept {
     const Key k = key(name);
-    if (k.num != 0) {
-      if (k.base == kNoBase) return false;
-      Base& d = base_data_[k.base];
-      if (k.num < d.slots.size() && d.slots[k.num] != nullptr) {
-        d.slots[k.num] = nullptr;
-        --d.held;
-        --size_;
-        return true;
-      }
-      if (d.overflow == 0 || !table_.erase(name)) return false;
-      --d.overflow;
-      --size_;
-      return true;
+    if (Node** slot = array_slot(k)) {
+      *slot = nullptr;
+      --base_data_[k.base].held;
+    } else {
+      if (!may_be_in_table(k) || !table_.erase(name)) return false;
+      if (k.num != 0) --base_data_[k.base].overflow;
     }
-    if (!table_.erase(name)) return false;
     --size_;
     return true;
   }
@@ -264,6 +246,21 @@ class NameIndex {
   };
   // Marks a reserved name in an array (never dereferenced; no node lives at address 1).
   static Node* reserved_mark() noexcept { return reinterpret_cast<Node*>(std::uintptr_t{1}); }
+
+  // The array slot holding the name, or null when the name is not in an array.
+  Node* const* array_slot(const Key& k) const noexcept {
+    if (k.num == 0 || k.base == kNoBase) return nullptr;
+    const Base& d = base_data_[k.base];
+    return k.num < d.slots.size() && d.slots[k.num] != nullptr ? &d.slots[k.num] : nullptr;
+  }
+  Node** array_slot(const Key& k) noexcept {
+    return const_cast<Node**>(static_cast<const NameIndex*>(this)->array_slot(k));
+  }
+  // Whether a name not in an array may be in the hash table: a numbered one only when its base
+  // has names there (a numbered name always has its base's entry).
+  bool may_be_in_table(const Key& k) const noexcept {
+    return k.num == 0 || (k.base != kNoBase && base_data_[k.base].overflow != 0);
+  }
 
   // The base's entry, made when missing.
   std::uint32_t base_id(std::string_view base) {
