@@ -207,6 +207,66 @@ TEST_CASE("one pass rewrites every match in graph order") {
   g.lint();
 }
 
+TEST_CASE("apply_each hands every rewrite over as it is made and keeps none in the report") {
+  Graph g;
+  Node* cur = g.placeholder("x");
+  std::vector<Node*> relus;
+  for (int i = 0; i < 5; ++i) {
+    relus.push_back(g.call_function("aten.relu.default", {cur}));
+    cur = g.call_function("aten.mul.Scalar", {relus.back(), 1});
+  }
+  g.output(cur);
+  RuleSet rules(rewrite(relu(mul_scalar(x, 1)).bind(r), relu(x).as(r)).named("drop_mul_one"));
+  std::vector<Node*> anchors, replacements;
+  std::vector<std::size_t> graph_sizes;
+  RewriteReport rep = rules.apply_each(g, [&](const ReplacedPattern& rp) {
+    CHECK(rp.rule == "drop_mul_one");
+    REQUIRE(rp.nodes_map.size() == 1);
+    CHECK(rp.nodes_map[0].capture == "r");
+    CHECK(rp.nodes_map[0].original == rp.anchor);
+    CHECK(rp.replacements == std::vector<Node*>{rp.nodes_map[0].replacement});
+    anchors.push_back(rp.anchor);
+    replacements.push_back(rp.replacements[0]);
+    graph_sizes.push_back(g.size());  // called right after each rewrite, not at the end
+  });
+  g.lint();
+  CHECK(rep.replaced.empty());
+  CHECK(rep.rewrites == 4);  // the first relu reads x directly: no mul to drop
+  CHECK(graph_sizes == std::vector<std::size_t>{11, 10, 9, 8});
+  REQUIRE(anchors.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK(anchors[i]->erased());
+    CHECK(replacements[i]->is_op("aten.relu.default"));
+    CHECK(g.contains(replacements[i]));
+    CHECK(replacements[i]->args()[0].as_node() == (i == 0 ? relus[0] : replacements[i - 1]));
+  }
+  // The report's other fields are kept as apply() keeps them.
+  CHECK(rep.nodes_before == 12);
+  CHECK(rep.nodes_after == 8);
+  RuleSet same(rewrite(relu(mul_scalar(x, 1)).bind(r), relu(x).as(r)).named("drop_mul_one"));
+  CHECK(same.apply(g).rewrites == 0);
+}
+
+TEST_CASE("an exception thrown by apply_each's callback ends the pass, and a transaction undoes it") {
+  Graph g;
+  Node* cur = g.placeholder("x");
+  for (int i = 0; i < 3; ++i) cur = g.call_function("aten.mul.Scalar", {cur, 1});
+  g.output(cur);
+  const std::string before = to_string(g);
+  RuleSet rules(rewrite(mul_scalar(x, 1), x));
+  int calls = 0;
+  {
+    auto tx = g.transaction();
+    CHECK_THROWS_WITH_AS(rules.apply_each(g, [&](const ReplacedPattern&) {
+                           if (++calls == 2) throw std::runtime_error("stop at the second");
+                         }),
+                         "stop at the second", std::runtime_error);
+  }
+  CHECK(calls == 2);
+  CHECK(to_string(g) == before);
+  g.lint();
+}
+
 TEST_CASE("the greedy driver re-runs to a fixpoint and says it converged") {
   // relu(sigmoid(x)) -> sigmoid(relu(x)) moves a relu one step towards the input; the new relu
   // lands behind the walk, so each further step needs another pass.

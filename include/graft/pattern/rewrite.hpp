@@ -15,9 +15,11 @@
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -249,18 +251,30 @@ struct ReplacedPattern {
 };
 
 struct RewriteReport {
-  std::vector<ReplacedPattern> replaced;
+  std::vector<ReplacedPattern> replaced;  // empty under RuleSet::apply_each, which hands them over
+  std::size_t rewrites = 0;  // rewrites made (replaced.size(), unless apply_each handed them over)
   std::size_t refused = 0;  // matches whose replacement would have broken the order (a cycle)
   std::size_t nodes_before = 0;
   std::size_t nodes_after = 0;
   std::size_t iterations = 0;
   bool converged = true;
-  // Rewrites done by the rule called `name`.
+  // Rewrites done by the rule called `name` (of those kept in `replaced`).
   std::size_t count(std::string_view name) const {
     return static_cast<std::size_t>(std::count_if(replaced.begin(), replaced.end(),
                                                    [&](const ReplacedPattern& r) { return r.rule == name; }));
   }
 };
+
+namespace detail {
+// Where a rewrite goes when RuleSet::apply_each hands it to a callback instead of the report: the
+// callback, and one ReplacedPattern whose vectors are reused from rewrite to rewrite (a pass over
+// a big graph then allocates nothing per rewrite for its record).
+struct RewriteSink {
+  void (*call)(void* callback, const ReplacedPattern&);
+  void* callback;
+  ReplacedPattern scratch;
+};
+}  // namespace detail
 
 // ---- Rules ------------------------------------------------------------------------------------
 
@@ -364,8 +378,10 @@ struct Rule {
     return Rule<P, R, F2>{pattern, replacement, f, name, benefit, copy_meta};
   }
 
-  // Tries the rule with its root at `n`; true when it rewrote the graph.
-  bool apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report) const;
+  // Tries the rule with its root at `n`; true when it rewrote the graph. The rewrite is recorded
+  // in `report.replaced`, or handed to `sink` when one is given.
+  bool apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report,
+                detail::RewriteSink* sink = nullptr) const;
 };
 
 // A rule replacing what `pattern` matches by `replacement` (written in the same DSL).
@@ -389,7 +405,8 @@ bool uses_precede(const M& m, const Node* root, tl::list<Us...>) {
 }  // namespace detail
 
 template <typename P, typename R, typename F>
-bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report) const {
+bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, RewriteReport& report,
+                             detail::RewriteSink* sink) const {
   auto m = match_at(g, pattern, n, opt);
   if (!m || !detail::run_filter(filter, static_cast<const Graph&>(g), *m, opt.context)) return false;
 
@@ -405,6 +422,12 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
   }
 
   detail::Builder<std::decay_t<decltype(*m)>> b{g, *m, opt.context, {}, {}, {}};
+  if (sink) {  // the sink's vectors, kept from the last rewrite with their capacity
+    b.created = std::move(sink->scratch.replacements);
+    b.replaced = std::move(sink->scratch.nodes_map);
+    b.created.clear();
+    b.replaced.clear();
+  }
   b.created.reserve(16);
   b.replaced.reserve(8);
   Argument out;
@@ -434,7 +457,16 @@ bool Rule<P, R, F>::apply_at(Graph& g, Node* n, const MatchOptions& opt, Rewrite
   for (Node* c : covered)
     if (c->num_users() == 0 && !c->is_output()) g.erase(c);
 
-  report.replaced.push_back(ReplacedPattern{name, n, std::move(b.replaced), std::move(b.created)});
+  ++report.rewrites;
+  if (sink) {
+    sink->scratch.rule = name;
+    sink->scratch.anchor = n;
+    sink->scratch.nodes_map = std::move(b.replaced);
+    sink->scratch.replacements = std::move(b.created);
+    sink->call(sink->callback, sink->scratch);
+  } else {
+    report.replaced.push_back(ReplacedPattern{name, n, std::move(b.replaced), std::move(b.created)});
+  }
   return true;
 }
 
@@ -457,7 +489,25 @@ class RuleSet {
   RewriteReport apply(Graph& g, const MatchOptions& opt = {}) const {
     RewriteReport report;
     report.nodes_before = g.size();
-    pass(g, opt, report);
+    pass(g, opt, report, nullptr);
+    report.iterations = 1;
+    report.nodes_after = g.size();
+    return report;
+  }
+
+  // As apply(), but each rewrite is handed to `on_rewrite(const ReplacedPattern&)` right after it
+  // is made, instead of being kept in the report (whose `replaced` stays empty; `rewrites`
+  // counts). The record is reused for the next rewrite, so copy what must outlive the call. The
+  // callback may write metadata of the new nodes but must not change the graph's structure; an
+  // exception it throws ends the pass (inside a transaction, rolling it back).
+  template <typename F>
+  RewriteReport apply_each(Graph& g, F&& on_rewrite, const MatchOptions& opt = {}) const {
+    using Fn = std::remove_reference_t<F>;
+    detail::RewriteSink sink{[](void* f, const ReplacedPattern& r) { (*static_cast<Fn*>(f))(r); },
+                             const_cast<void*>(static_cast<const void*>(std::addressof(on_rewrite))), {}};
+    RewriteReport report;
+    report.nodes_before = g.size();
+    pass(g, opt, report, &sink);
     report.iterations = 1;
     report.nodes_after = g.size();
     return report;
@@ -493,7 +543,7 @@ class RuleSet {
     report.nodes_before = g.size();
     report.replaced.reserve(found.size());
     for (const auto& [i, n] : found)
-      if (i < sizeof...(Rules) && g.contains(n)) appliers_[i](*this, g, n, opt, report);
+      if (i < sizeof...(Rules) && g.contains(n)) appliers_[i](*this, g, n, opt, report, nullptr);
     report.iterations = 1;
     report.nodes_after = g.size();
     return report;
@@ -507,7 +557,7 @@ class RuleSet {
     report.converged = false;
     while (report.iterations < max_iterations) {
       ++report.iterations;
-      if (!pass(g, opt, report)) {
+      if (!pass(g, opt, report, nullptr)) {
         report.converged = true;
         break;
       }
@@ -517,12 +567,13 @@ class RuleSet {
   }
 
  private:
-  using Apply = bool (*)(const RuleSet&, Graph&, Node*, const MatchOptions&, RewriteReport&);
+  using Apply = bool (*)(const RuleSet&, Graph&, Node*, const MatchOptions&, RewriteReport&, detail::RewriteSink*);
   using Find = bool (*)(const RuleSet&, const Graph&, Node*, const MatchOptions&, std::unordered_set<Node*>&);
 
   template <std::size_t I>
-  static bool apply_rule(const RuleSet& s, Graph& g, Node* n, const MatchOptions& opt, RewriteReport& r) {
-    return std::get<I>(s.rules_).apply_at(g, n, opt, r);
+  static bool apply_rule(const RuleSet& s, Graph& g, Node* n, const MatchOptions& opt, RewriteReport& r,
+                         detail::RewriteSink* sink) {
+    return std::get<I>(s.rules_).apply_at(g, n, opt, r, sink);
   }
   template <std::size_t I>
   static bool find_rule(const RuleSet& s, const Graph& g, Node* n, const MatchOptions& opt,
@@ -554,7 +605,7 @@ class RuleSet {
     }
   }
 
-  bool pass(Graph& g, const MatchOptions& opt, RewriteReport& report) const {
+  bool pass(Graph& g, const MatchOptions& opt, RewriteReport& report, detail::RewriteSink* sink) const {
     bool changed = false;
     for (Node* n = g.first(); n;) {
       Node* next = n->next();
@@ -564,10 +615,10 @@ class RuleSet {
         bool done = false;
         if (rules)
           for (std::size_t i : *rules)
-            if ((done = appliers_[i](*this, g, n, opt, report))) break;
+            if ((done = appliers_[i](*this, g, n, opt, report, sink))) break;
         if (!done)
           for (std::size_t i : unindexed_)
-            if ((done = appliers_[i](*this, g, n, opt, report))) break;
+            if ((done = appliers_[i](*this, g, n, opt, report, sink))) break;
         changed = changed || done;
       }
       n = next;

@@ -187,17 +187,16 @@ const auto& prepare_rules() {
 // without allocating.
 class AnnotationUpdate {
  public:
-  explicit AnnotationUpdate(const pattern::RewriteReport& report) {
-    for (const auto& rp : report.replaced) {
-      Node* old_conv = nullptr;
-      Node* new_bn = nullptr;
-      for (const auto& nm : rp.nodes_map) {
-        replaced_[nm.original] = nm.replacement;
-        if (nm.capture == "conv") old_conv = nm.original;
-        if (nm.capture == "bn") new_bn = nm.replacement;
-      }
-      if (old_conv && new_bn) old_conv_of_new_bn_[new_bn] = old_conv;
+  // Records one rewrite (may allocate; changes nothing in the graph).
+  void add(const pattern::ReplacedPattern& rp) {
+    Node* old_conv = nullptr;
+    Node* new_bn = nullptr;
+    for (const auto& nm : rp.nodes_map) {
+      replaced_[nm.original] = nm.replacement;
+      if (nm.capture == "conv") old_conv = nm.original;
+      if (nm.capture == "bn") new_bn = nm.replacement;
     }
+    if (old_conv && new_bn) old_conv_of_new_bn_[new_bn] = old_conv;
   }
   void apply(Graph& g) const noexcept {
     if (replaced_.empty()) return;
@@ -220,18 +219,14 @@ class AnnotationUpdate {
 
 // Weight and bias replacements inherit the conv's module stack and source function when their
 // originals (get_attr nodes) had none, so every new node of a conv stays attributable to it.
-inline void inherit_conv_meta(const pattern::RewriteReport& report) {
-  for (const auto& rp : report.replaced) {
-    const Node* old_conv = nullptr;
-    for (const auto& nm : rp.nodes_map)
-      if (nm.capture == "conv") old_conv = nm.original;
-    if (!old_conv || !old_conv->has_meta()) continue;
-    for (const auto& nm : rp.nodes_map) {
-      if (nm.capture != "conv_weight" && nm.capture != "conv_bias") continue;
-      Meta& meta = nm.replacement->meta();
-      if (!meta.nn_module_stack && old_conv->meta().nn_module_stack) meta.nn_module_stack = old_conv->meta().nn_module_stack;
-      if (!meta.source_fn_stack && old_conv->meta().source_fn_stack) meta.source_fn_stack = old_conv->meta().source_fn_stack;
-    }
+// (Writes only the metadata of nodes the rewrite created.)
+inline void inherit_conv_meta(const pattern::ReplacedPattern& rp, const Node* old_conv) {
+  if (!old_conv || !old_conv->has_meta()) return;
+  for (const auto& nm : rp.nodes_map) {
+    if (nm.capture != "conv_weight" && nm.capture != "conv_bias") continue;
+    Meta& meta = nm.replacement->meta();
+    if (!meta.nn_module_stack && old_conv->meta().nn_module_stack) meta.nn_module_stack = old_conv->meta().nn_module_stack;
+    if (!meta.source_fn_stack && old_conv->meta().source_fn_stack) meta.source_fn_stack = old_conv->meta().source_fn_stack;
   }
 }
 
@@ -274,20 +269,14 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   // of memory) rolls the transaction back, so the graph is exactly as it was: atomic without a
   // separate validation walk, and each pair is matched once. Matches cannot overlap or cascade:
   // a rewritten pair's nodes are gone, and its replacement (placed before the node being
-  // visited) has no conv feeding a batch norm. Annotations are re-pointed last, by a step that
-  // cannot fail midway.
+  // visited) has no conv feeding a batch norm. Each rewrite is handed over as it is made
+  // (apply_each: no record kept per pair): it is counted by variant, its weight and bias
+  // replacements inherit the conv's metadata, and, in an annotated graph, it is remembered for
+  // the re-pointing of annotations, which runs last by a step that cannot fail midway.
   std::vector<std::pair<const Node*, std::string>> skipped;
   PassContext pass{&module, &skipped};
   pattern::MatchOptions opt;
   opt.context = &pass;
-  auto tx = module.graph.transaction();
-  pattern::RewriteReport r = rules.apply(module.graph, opt);
-  for (const auto& [node, why] : skipped) report.skipped.emplace_back(node->name(), why);
-  if (r.replaced.empty()) {
-    tx.commit();
-    report.nodes_after = report.nodes_before;
-    return report;
-  }
   // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias,
   // counted first by (op, bias) and spelt out once per variant.
   struct Variant {
@@ -296,24 +285,40 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
     std::size_t count;
   };
   std::vector<Variant> variants;
-  for (const auto& rp : r.replaced) {
-    std::string_view op;
-    bool bias = false;
-    for (const auto& nm : rp.nodes_map) {
-      if (nm.capture == "conv") op = nm.original->op()->op();
-      if (nm.capture == "conv_bias") bias = true;
-    }
-    auto it = std::find_if(variants.begin(), variants.end(),
-                           [&](const Variant& v) { return v.op == op && v.bias == bias; });
-    if (it == variants.end()) variants.push_back(Variant{op, bias, 1});
-    else ++it->count;
+  std::optional<detail::AnnotationUpdate> update;
+  if (annotated) update.emplace();
+  auto tx = module.graph.transaction();
+  pattern::RewriteReport r = rules.apply_each(
+      module.graph,
+      [&](const pattern::ReplacedPattern& rp) {
+        const Node* old_conv = nullptr;
+        bool bias = false;
+        for (const auto& nm : rp.nodes_map) {
+          if (nm.capture == "conv") old_conv = nm.original;
+          if (nm.capture == "conv_bias") bias = true;
+        }
+        const std::string_view op = old_conv ? old_conv->op()->op() : std::string_view();
+        if (!variants.empty() && variants.back().op == op && variants.back().bias == bias) {
+          ++variants.back().count;  // the common case: a network's pairs are mostly one variant
+        } else {
+          auto it = std::find_if(variants.begin(), variants.end(),
+                                 [&](const Variant& v) { return v.op == op && v.bias == bias; });
+          if (it == variants.end()) variants.push_back(Variant{op, bias, 1});
+          else ++it->count;
+        }
+        detail::inherit_conv_meta(rp, old_conv);
+        if (update) update->add(rp);
+      },
+      opt);
+  for (const auto& [node, why] : skipped) report.skipped.emplace_back(node->name(), why);
+  if (r.rewrites == 0) {
+    tx.commit();
+    report.nodes_after = report.nodes_before;
+    return report;
   }
   std::vector<std::pair<std::string, std::size_t>> fused;
   fused.reserve(variants.size());
   for (const Variant& v : variants) fused.emplace_back(std::string(v.op) + (v.bias ? "+bias" : ""), v.count);
-  std::optional<detail::AnnotationUpdate> update;
-  if (annotated) update.emplace(r);  // may allocate; changes nothing yet
-  detail::inherit_conv_meta(r);
   if (update) update->apply(module.graph);
   tx.commit();
   report.fused = std::move(fused);
