@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -214,6 +215,56 @@ inline Argument ints(const std::vector<std::int64_t>& values) {
 }
 // Builds a list argument of arbitrary elements: `list({x, y})`.
 inline Argument list(std::initializer_list<Argument> items) { return Argument(Argument::List(items)); }
+
+// A node's positional arguments, read-only: a view of the array the graph keeps for the node
+// (graph/detail/arg_store.hpp), valid until the node's arguments are next changed. Reads like the
+// std::vector it converts to: `n->args().size()`, `n->args()[0]`, range-for, `at()`.
+class ArgList {
+ public:
+  using value_type = Argument;
+  using size_type = std::size_t;
+  using const_reference = const Argument&;
+  using reference = const Argument&;
+  using const_iterator = const Argument*;
+  using iterator = const Argument*;
+
+  ArgList() noexcept = default;
+  ArgList(const Argument* data, std::size_t size) noexcept : data_(data), size_(size) {}
+
+  const Argument* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const Argument* begin() const noexcept { return data_; }
+  const Argument* end() const noexcept { return data_ + size_; }
+  const Argument& operator[](std::size_t i) const noexcept { return data_[i]; }
+  // Bounds-checked: SchemaError naming the index and the length.
+  const Argument& at(std::size_t i) const {
+    if (i >= size_)
+      throw SchemaError("argument " + std::to_string(i) + " of " + std::to_string(size_) + " positional arguments");
+    return data_[i];
+  }
+  const Argument& front() const noexcept { return data_[0]; }
+  const Argument& back() const noexcept { return data_[size_ - 1]; }
+  // A copy of the arguments (implicitly, so `std::vector<Argument> a = n->args();` reads as it did).
+  std::vector<Argument> to_vector() const { return std::vector<Argument>(begin(), end()); }
+  operator std::vector<Argument>() const { return to_vector(); }
+
+  friend bool operator==(ArgList a, ArgList b) noexcept {
+    if (a.size_ != b.size_) return false;
+    for (std::size_t i = 0; i < a.size_; ++i)
+      if (!(a.data_[i] == b.data_[i])) return false;
+    return true;
+  }
+  friend bool operator!=(ArgList a, ArgList b) noexcept { return !(a == b); }
+  friend bool operator==(ArgList a, const std::vector<Argument>& b) noexcept { return a == ArgList(b.data(), b.size()); }
+  friend bool operator==(const std::vector<Argument>& a, ArgList b) noexcept { return b == a; }
+  friend bool operator!=(ArgList a, const std::vector<Argument>& b) noexcept { return !(a == b); }
+  friend bool operator!=(const std::vector<Argument>& a, ArgList b) noexcept { return !(b == a); }
+
+ private:
+  const Argument* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 // One keyword argument. Keyword arguments keep the order they were given in.
 struct Kwarg {

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +30,7 @@
 #include "graft/graph/detail/string_table.hpp"
 #include "graft/error.hpp"
 #include "graft/fault.hpp"
+#include "graft/graph/detail/arg_store.hpp"
 #include "graft/graph/meta.hpp"
 #include "graft/graph/node.hpp"
 #include "graft/graph/schema.hpp"
@@ -186,15 +189,28 @@ class Graph {
   // this graph's own schemas first, then the built-in table; an unknown name gets a name-only
   // schema (its arguments can be read by position only).
   const OpSchema* resolve_op(std::string_view name) {
-    // Remembered per spelling: rules resolve the same few targets for every node they build.
+    // Rules name their targets with the same string literals for every node they build: a few
+    // hints, picked by the characters' address, answer those without hashing. The address only
+    // picks the hint; the hint's own copy of the spelling (in key_arena_) must match, so another
+    // string at a reused address is not mistaken for it.
+    OpHint& hint = op_hints_[(reinterpret_cast<std::uintptr_t>(name.data()) >> 4) % kOpHints];
+    if (hint.op && hint.name.size() == name.size() &&
+        std::memcmp(hint.name.data(), name.data(), name.size()) == 0)
+      return hint.op;
+    // Remembered per spelling.
     const std::uint64_t h = detail::hash_string(name);
-    if (const auto* cached = op_cache_.find(name, h)) return cached->value;
+    if (const auto* cached = op_cache_.find(name, h)) {
+      hint = OpHint{cached->key_view(), cached->value};
+      return cached->value;
+    }
     std::string canonical = canonical_op_name(name);
     const OpSchema* s = ops_.find(canonical);
     if (!s) s = OpRegistry::builtin().find(canonical);
     if (!s) s = ops_.add(OpSchema(canonical));
     op_cache_.reserve_more();
-    op_cache_.insert_new(key_arena_.store(name), h, s);
+    const std::string_view stored = key_arena_.store(name);
+    op_cache_.insert_new(stored, h, s);
+    hint = OpHint{stored, s};
     return s;
   }
   // Adds a schema for this graph's custom ops, e.g.
@@ -206,6 +222,7 @@ class Graph {
   const OpSchema* register_op(OpSchema schema) {
     const OpSchema* s = ops_.add(std::move(schema));
     op_cache_.clear();  // a name resolved to a built-in schema now resolves to this one
+    op_hints_ = {};
     return s;
   }
 
@@ -270,6 +287,13 @@ class Graph {
                       Kwargs kwargs = {}, std::string_view name = {}) {
     return call_function(resolve_op(target), std::move(args), std::move(kwargs), name);
   }
+  // The same, with the arguments moved out of the `count` values at `args` (each left None): for
+  // code that builds arguments in a buffer of its own (the pattern rewriter builds them on the
+  // stack), so that no std::vector is made per node.
+  Node* call_function_moved(const OpSchema* op, Argument* args, std::size_t count, Kwargs kwargs = {}) {
+    if (!op) throw GraphError("call_function: null op schema");
+    return create(NodeKind::call_function, op, {}, args, count, std::move(kwargs), {}, NameMode::unique);
+  }
   // The output node; `value` is a node or a list of nodes.
   Node* output(Argument value) {
     return create(NodeKind::output, nullptr, "output", {std::move(value)}, {}, "output",
@@ -285,12 +309,12 @@ class Graph {
   // Replaces all keyword arguments of `n` (positional ones kept).
   void set_kwargs(Node* n, Kwargs kwargs) {
     check_live(n, "set_kwargs");
-    update(n, std::vector<Argument>(n->args_), std::move(kwargs));
+    update(n, n->args().to_vector(), std::move(kwargs));
   }
   // Sets positional argument `index`; the argument list grows with None up to it.
   void set_arg(Node* n, std::size_t index, Argument value) {
     check_live(n, "set_arg");
-    std::vector<Argument> args = n->args_;
+    std::vector<Argument> args = n->args().to_vector();
     if (args.size() <= index) args.resize(index + 1);
     args[index] = std::move(value);
     update(n, std::move(args), Kwargs(n->kwargs_));
@@ -302,7 +326,7 @@ class Graph {
     auto it = std::find_if(kwargs.begin(), kwargs.end(), [&](const Kwarg& k) { return k.name == key; });
     if (it != kwargs.end()) it->value = std::move(value);
     else kwargs.push_back(Kwarg{std::string(key), std::move(value)});
-    update(n, std::vector<Argument>(n->args_), std::move(kwargs));
+    update(n, n->args().to_vector(), std::move(kwargs));
   }
   // Removes keyword argument `key`; false when it was not there.
   bool remove_kwarg(Node* n, std::string_view key) {
@@ -311,7 +335,7 @@ class Graph {
     auto it = std::find_if(kwargs.begin(), kwargs.end(), [&](const Kwarg& k) { return k.name == key; });
     if (it == kwargs.end()) return false;
     kwargs.erase(it);
-    update(n, std::vector<Argument>(n->args_), std::move(kwargs));
+    update(n, n->args().to_vector(), std::move(kwargs));
     return true;
   }
   // Sets schema argument `arg_name` where it already is (positional slot or keyword), or as a
@@ -321,7 +345,7 @@ class Graph {
     const OpSchema* op = n->op_;
     auto i = op && op->has_signature() ? op->index_of(arg_name) : std::nullopt;
     if (!i) n->throw_missing(arg_name);
-    if (*i < n->args_.size() && !op->args()[*i].kwarg_only) set_arg(n, *i, std::move(value));
+    if (*i < n->num_args_ && !op->args()[*i].kwarg_only) set_arg(n, *i, std::move(value));
     else set_kwarg(n, arg_name, std::move(value));
   }
 
@@ -329,7 +353,7 @@ class Graph {
   void replace_input_with(Node* n, Node* old, Node* replacement) {
     check_live(n, "replace_input_with");
     auto map = [&](Node* r) { return r == old ? replacement : r; };
-    std::vector<Argument> args = n->args_;
+    std::vector<Argument> args = n->args().to_vector();
     Kwargs kwargs = n->kwargs_;
     for (Argument& a : args) a.map_nodes(map);
     for (Kwarg& k : kwargs) k.value.map_nodes(map);
@@ -530,7 +554,7 @@ class Graph {
   std::size_t index_of(const Node* n) const {
     if (indices_dirty_) {
       std::size_t i = 0;
-      for (Node* m : nodes()) m->index_ = i++;
+      for (Node* m : nodes()) m->index_ = static_cast<std::uint32_t>(i++);
       indices_dirty_ = false;
     }
     return n->index_;
@@ -544,15 +568,23 @@ class Graph {
   // (Arguments by rvalue reference: the public entry points take them by value and move them
   // here once, instead of once per layer.)
   Node* create(NodeKind kind, const OpSchema* op, std::string_view target,
-               std::vector<Argument>&& args, Kwargs&& kwargs, std::string_view name, NameMode mode);
+               std::vector<Argument>&& args, Kwargs&& kwargs, std::string_view name, NameMode mode) {
+    return create(kind, op, target, args.data(), args.size(), std::move(kwargs), name, mode);
+  }
+  // The arguments are moved out of args[0, num_args) once nothing can fail any more.
+  Node* create(NodeKind kind, const OpSchema* op, std::string_view target, Argument* args,
+               std::size_t num_args, Kwargs&& kwargs, std::string_view name, NameMode mode);
   void copy_from(const Graph& other, std::unordered_map<const Node*, Node*>* mapping);
   void release_all() noexcept;
   // Turns the node references in n's arguments into None (an erased node's arguments).
   static void clear_node_refs(Node* n) noexcept {
-    for (Argument& a : n->args_) a.map_nodes([](Node*) -> Node* { return nullptr; });
+    for (std::uint32_t i = 0; i < n->num_args_; ++i) n->args_[i].map_nodes([](Node*) -> Node* { return nullptr; });
     for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
   }
   void destroy_node(Node* n) noexcept {
+    arg_store_.destroy(n->args_, n->num_args_);
+    n->args_ = nullptr;
+    n->num_args_ = 0;
     n->~Node();
     node_pool_.deallocate(n);
   }
@@ -564,14 +596,29 @@ class Graph {
   }
   // The distinct nodes `args` and `kwargs` read, checked to be live and placed before `pos`,
   // into `out` (cleared first).
-  void collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs, const Node* reader,
+  void collect_inputs(ArgList args, const Kwargs& kwargs, const Node* reader,
                       std::string_view reader_name, const Node* pos, std::vector<Node*>& out) const;
   void update(Node* n, std::vector<Argument> args, Kwargs kwargs) {
-    collect_inputs(args, kwargs, n, n->name_, n, inputs_buf_);
-    if (journal_) log_args(n, std::move(n->args_), std::move(n->kwargs_));
-    n->args_ = std::move(args);
+    collect_inputs(ArgList(args.data(), args.size()), kwargs, n, n->name_, n, inputs_buf_);
+    check_num_args(args.size(), n->name_);
+    if (journal_) {  // room for the journal's records first, so that log_args cannot throw
+      detail::reserve_one_more(journal_->args);
+      journal_->entries.reserve_more(1);
+    }
+    Argument* fresh = arg_store_.take(args.data(), args.size());  // the last step that can throw
+    if (journal_) {
+      log_args(n);  // the old arrays move to the journal
+    } else {
+      arg_store_.destroy(n->args_, n->num_args_);
+    }
+    n->args_ = fresh;
+    n->num_args_ = static_cast<std::uint32_t>(args.size());
     n->kwargs_ = std::move(kwargs);
     rebuild_uses(n, inputs_buf_);
+  }
+  static void check_num_args(std::size_t n, std::string_view node_name) {
+    if (n > std::numeric_limits<std::uint32_t>::max())
+      throw GraphError("node '" + std::string(node_name) + "': " + std::to_string(n) + " positional arguments are too many");
   }
   void rebuild_uses(Node* n, const std::vector<Node*>& inputs);
   // Links a new use record at the end of `input`'s users. Logged unless `log_it` is false (the
@@ -733,11 +780,18 @@ class Graph {
     }
     std::vector<Chunk> chunks_;
   };
+  // A node's arguments before a change: its old array (still owned by the graph's ArgStore) and
+  // keywords.
+  struct SavedArgs {
+    Argument* args;
+    std::uint32_t num_args;
+    Kwargs kwargs;
+  };
   struct Journal {
     EntryLog entries;
     std::vector<std::string> names;
     std::vector<InputList> inputs;
-    std::vector<std::pair<std::vector<Argument>, Kwargs>> args;
+    std::vector<SavedArgs> args;
     std::vector<detail::Use*> released;  // uses unlinked inside the transaction, freed at commit
     std::size_t num_nodes = 0;
     std::size_t graveyard = 0;
@@ -759,9 +813,23 @@ class Graph {
     }
     log(JournalEntry::Kind::inputs, n).payload = payload;
   }
-  void log_args(Node* n, std::vector<Argument> args, Kwargs kwargs) {
-    journal_->args.emplace_back(std::move(args), std::move(kwargs));
+  // Moves n's arguments to the journal (room for them reserved by the caller, so this cannot
+  // throw once the entry log has room).
+  void log_args(Node* n) {
+    journal_->entries.reserve_more(1);
+    journal_->args.push_back(SavedArgs{n->args_, n->num_args_, std::move(n->kwargs_)});
+    n->args_ = nullptr;
+    n->num_args_ = 0;
     log(JournalEntry::Kind::args, n).payload = journal_->args.size() - 1;
+  }
+  // Frees the argument arrays a journal holds (at commit: the old ones; after a rollback: the
+  // ones the rollback took off the nodes).
+  void release_saved_args(Journal& j) noexcept {
+    for (SavedArgs& a : j.args) {
+      arg_store_.destroy(a.args, a.num_args);
+      a.args = nullptr;
+      a.num_args = 0;
+    }
   }
   void begin_journal() {
     if (journal_) throw GraphError("transaction: a transaction is already open on this graph");
@@ -776,6 +844,7 @@ class Graph {
     if (!journal_) return;
     for (std::size_t i = journal_->graveyard; i < graveyard_.size(); ++i) clear_node_refs(graveyard_[i]);
     for (detail::Use* u : journal_->released) uses_.release(u);
+    release_saved_args(*journal_);
     journal_.reset();
   }
   void rollback_journal() noexcept;
@@ -788,6 +857,7 @@ class Graph {
   std::vector<Node*> graveyard_;
   detail::Pool<detail::Use> uses_;
   detail::Pool<Node, 256> node_pool_;  // creation order is memory order
+  detail::ArgStore arg_store_;  // the nodes' positional arguments, also in creation order
   OpRegistry ops_;
   // Keys of the tables below that no node holds (names of purged nodes and of another graph's
   // erased nodes, base names, op spellings) and the targets of the nodes that are not
@@ -803,6 +873,13 @@ class Graph {
   std::uint64_t journal_epoch_ = 0;
   // resolve_op's answers by spelling (cleared when a schema is registered).
   detail::StringTable<const OpSchema*> op_cache_;
+  // resolve_op's hints: spellings seen last, by address (see resolve_op).
+  struct OpHint {
+    std::string_view name;  // in key_arena_
+    const OpSchema* op = nullptr;
+  };
+  static constexpr std::size_t kOpHints = 16;
+  std::array<OpHint, kOpHints> op_hints_{};
   // Scratch space reused by create(): the name being chosen (raw storage: name_buf_'s size is
   // its room, the name is its first name_len_ characters) and the inputs being collected.
   std::string name_buf_;
@@ -813,6 +890,17 @@ class Graph {
   }
   std::string_view name_view() const noexcept { return std::string_view(name_buf_.data(), name_len_); }
   std::vector<Node*> inputs_buf_;
+  // choose_unique_name's hints: how recent candidates split into base and number.
+  struct NameHint {
+    char text[40];  // the candidate, which needed no sanitising
+    std::uint8_t size = 0;  // 0: unused
+    std::uint8_t base_len = 0;
+    bool has_num = false;
+    std::uint64_t num = 0;
+    std::uint64_t base_hash = 0;
+  };
+  static constexpr std::size_t kNameHints = 16;
+  std::array<NameHint, kNameHints> name_hints_{};
   mutable bool indices_dirty_ = true;
   std::unique_ptr<Journal> journal_;  // set while a transaction records
 };
@@ -851,48 +939,75 @@ inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in
   // Built in name_buf_ with plain character writes (no std::string calls per step).
   char* const out = name_room(candidate_in.size() + 32);  // + a leading '_', "_unnamed", a number
   std::size_t len = 0;
-  auto ok = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  };
-  if (std::all_of(candidate_in.begin(), candidate_in.end(), ok)) {
-    if (!candidate_in.empty()) std::memcpy(out, candidate_in.data(), candidate_in.size());  // the usual case
-    len = candidate_in.size();
-  } else {
-    bool in_bad = false;
-    for (char c : candidate_in) {
-      if (ok(c)) {
-        out[len++] = c;
-        in_bad = false;
-      } else if (!in_bad) {
-        out[len++] = '_';
-        in_bad = true;
-      }
-    }
-  }
-  if (len == 0) {
-    constexpr std::string_view unnamed = "_unnamed";
-    std::memcpy(out, unnamed.data(), unnamed.size());
-    len = unnamed.size();
-  }
-  if (out[0] >= '0' && out[0] <= '9') {
-    std::memmove(out + 1, out, len);
-    out[0] = '_';
-    ++len;
-  }
-
-  // A trailing `_<digits>` (at most 18 of them) is a number on a base.
-  std::size_t base_len = len;
+  std::size_t base_len = 0;
   std::uint64_t num = 0;
   bool has_num = false;
-  std::size_t first_digit = len;
-  while (first_digit > 0 && out[first_digit - 1] >= '0' && out[first_digit - 1] <= '9') --first_digit;
-  if (first_digit < len && first_digit > 0 && out[first_digit - 1] == '_' && len - first_digit <= 18) {
-    base_len = first_digit - 1;
-    for (std::size_t i = first_digit; i < len; ++i) num = num * 10 + static_cast<std::uint64_t>(out[i] - '0');
-    has_num = true;
+  std::uint64_t base_hash = 0;
+  // A pass names its nodes after a few ops, over and over: the split of a candidate that needed
+  // no sanitising is remembered in a hint picked by the characters' address (the hint's own copy
+  // of the characters must match; the address only picks it).
+  NameHint& hint = name_hints_[(reinterpret_cast<std::uintptr_t>(candidate_in.data()) >> 4) % kNameHints];
+  if (hint.size != 0 && hint.size == candidate_in.size() &&
+      std::memcmp(hint.text, candidate_in.data(), candidate_in.size()) == 0) {
+    std::memcpy(out, candidate_in.data(), candidate_in.size());
+    len = candidate_in.size();
+    base_len = hint.base_len;
+    num = hint.num;
+    has_num = hint.has_num;
+    base_hash = hint.base_hash;
+  } else {
+    auto ok = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    };
+    bool plain = std::all_of(candidate_in.begin(), candidate_in.end(), ok);
+    if (plain) {
+      if (!candidate_in.empty()) std::memcpy(out, candidate_in.data(), candidate_in.size());  // the usual case
+      len = candidate_in.size();
+    } else {
+      bool in_bad = false;
+      for (char c : candidate_in) {
+        if (ok(c)) {
+          out[len++] = c;
+          in_bad = false;
+        } else if (!in_bad) {
+          out[len++] = '_';
+          in_bad = true;
+        }
+      }
+    }
+    if (len == 0) {
+      constexpr std::string_view unnamed = "_unnamed";
+      std::memcpy(out, unnamed.data(), unnamed.size());
+      len = unnamed.size();
+      plain = false;
+    }
+    if (out[0] >= '0' && out[0] <= '9') {
+      std::memmove(out + 1, out, len);
+      out[0] = '_';
+      ++len;
+      plain = false;
+    }
+
+    // A trailing `_<digits>` (at most 18 of them) is a number on a base.
+    base_len = len;
+    std::size_t first_digit = len;
+    while (first_digit > 0 && out[first_digit - 1] >= '0' && out[first_digit - 1] <= '9') --first_digit;
+    if (first_digit < len && first_digit > 0 && out[first_digit - 1] == '_' && len - first_digit <= 18) {
+      base_len = first_digit - 1;
+      for (std::size_t i = first_digit; i < len; ++i) num = num * 10 + static_cast<std::uint64_t>(out[i] - '0');
+      has_num = true;
+    }
+    base_hash = detail::hash_string(std::string_view(out, base_len));
+    if (plain && candidate_in.size() <= sizeof(hint.text)) {
+      std::memcpy(hint.text, candidate_in.data(), candidate_in.size());
+      hint.size = static_cast<std::uint8_t>(candidate_in.size());
+      hint.base_len = static_cast<std::uint8_t>(base_len);
+      hint.has_num = has_num;
+      hint.num = num;
+      hint.base_hash = base_hash;
+    }
   }
   base_count_.reserve_more();  // so that create() can add the base without moving this slot
-  const std::uint64_t base_hash = detail::hash_string(std::string_view(out, base_len));
   auto* count = base_count_.find(std::string_view(out, base_len), base_hash);
   if (!has_num || num == 0) num = count ? count->value.count : 0;
   auto set_number = [&](std::uint64_t k) {  // base_len + 21 characters at most: within the room
@@ -916,7 +1031,7 @@ inline Graph::NameChoice Graph::choose_unique_name(std::string_view candidate_in
   return NameChoice{base_len, num, base_hash, count, k};
 }
 
-inline void Graph::collect_inputs(const std::vector<Argument>& args, const Kwargs& kwargs,
+inline void Graph::collect_inputs(ArgList args, const Kwargs& kwargs,
                                   const Node* reader, std::string_view reader_name,
                                   const Node* pos, std::vector<Node*>& out) const {
   out.clear();
@@ -974,9 +1089,8 @@ inline void Graph::rebuild_uses(Node* n, const std::vector<Node*>& inputs) {
   n->inputs_ = std::move(fresh);
 }
 
-inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view target,
-                           std::vector<Argument>&& args, Kwargs&& kwargs, std::string_view name,
-                           NameMode mode) {
+inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view target, Argument* args,
+                           std::size_t num_args, Kwargs&& kwargs, std::string_view name, NameMode mode) {
   GRAFT_FAULT_POINT("graph: node created");
   if (insert_before_ != root_.get() && (insert_before_->erased_ || insert_before_->owner_ != this))
     throw GraphError("insertion point " + insert_before_->describe() + " is no longer in the graph");
@@ -994,7 +1108,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     if (candidate.empty()) candidate = op ? op->op() : target;
     choice = choose_unique_name(candidate);
   }
-  collect_inputs(args, kwargs, nullptr, name_view(), insert_before_, inputs_buf_);
+  collect_inputs(ArgList(args, num_args), kwargs, nullptr, name_view(), insert_before_, inputs_buf_);
 
   names_.prepare_insert(choice.key);
   auto* count = choice.count;
@@ -1002,18 +1116,20 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
                                     choice.base_hash, BaseCount{});
   if (journal_) journal_->entries.reserve_more(2);
+  check_num_args(num_args, name_view());
   Node* n = ::new (node_pool_.allocate()) Node;  // default-initialised: the members say how
   try {
     n->name_.assign(name_buf_.data(), name_len_);
     if (!op) n->target_ = key_arena_.store(target);  // freed with the graph, as purged names are
     n->inputs_.reserve(inputs_buf_.size());
+    n->args_ = arg_store_.take(args, num_args);
+    n->num_args_ = static_cast<std::uint32_t>(num_args);
   } catch (...) {
     destroy_node(n);
     throw;
   }
   n->kind_ = kind;
   n->op_ = op;
-  n->args_ = std::move(args);
   n->kwargs_ = std::move(kwargs);
   n->owner_ = this;
   // One journal entry undoes all of it: the node's name, place and use records.
@@ -1111,12 +1227,14 @@ inline void Graph::swap(Graph& other) noexcept {
   graveyard_.swap(other.graveyard_);
   uses_.swap(other.uses_);
   node_pool_.swap(other.node_pool_);
+  arg_store_.swap(other.arg_store_);
   std::swap(ops_, other.ops_);
   key_arena_.swap(other.key_arena_);
   names_.swap(other.names_);
   base_count_.swap(other.base_count_);
   std::swap(journal_epoch_, other.journal_epoch_);
   op_cache_.swap(other.op_cache_);
+  std::swap(op_hints_, other.op_hints_);  // they point into the key arenas, swapped above
   std::swap(indices_dirty_, other.indices_dirty_);
   std::swap(insert_before_, other.insert_before_);
   // Nodes know their graph: re-point both sides.
@@ -1129,6 +1247,10 @@ inline void Graph::swap(Graph& other) noexcept {
 
 inline void Graph::release_all() noexcept {
   if (!root_) return;
+  if (journal_) {  // a graph destroyed inside a transaction: its saved arrays go too
+    release_saved_args(*journal_);
+    journal_.reset();
+  }
   Node* n = root_->next_;
   while (n != root_.get()) {
     Node* next = n->next_;
@@ -1157,14 +1279,15 @@ inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*,
     auto it = map.find(r);
     return it == map.end() ? nullptr : it->second;
   };
+  std::vector<Argument> args;  // reused from node to node: create() moves the values out
   for (Node* n : other.nodes()) {
-    std::vector<Argument> args = n->args_;
+    args.assign(n->args().begin(), n->args().end());
     Kwargs kwargs = n->kwargs_;
     for (Argument& a : args) a.map_nodes(remap);
     for (Kwarg& k : kwargs) k.value.map_nodes(remap);
     const OpSchema* op = n->op_;
     if (op && other.ops_.find(op->name()) == op) op = ops_.find(op->name());
-    Node* c = create(n->kind_, op, n->target_, std::move(args), std::move(kwargs), n->name_,
+    Node* c = create(n->kind_, op, n->target_, args.data(), args.size(), std::move(kwargs), n->name_,
                      NameMode::exact);
     map.emplace(n, c);
   }
@@ -1215,10 +1338,13 @@ inline void Graph::rollback_journal() noexcept {
         if (e.payload == JournalEntry::none) e.node->inputs_.clear();
         else e.node->inputs_.swap(j->inputs[e.payload]);
         break;
-      case K::args:
-        e.node->args_.swap(j->args[e.payload].first);
-        e.node->kwargs_.swap(j->args[e.payload].second);
+      case K::args: {
+        SavedArgs& saved = j->args[e.payload];
+        std::swap(e.node->args_, saved.args);
+        std::swap(e.node->num_args_, saved.num_args);
+        e.node->kwargs_.swap(saved.kwargs);
         break;
+      }
       case K::node_renamed: {
         Node* n = e.node;
         names_.erase(n->name_);
@@ -1231,6 +1357,7 @@ inline void Graph::rollback_journal() noexcept {
         break;
     }
   });
+  release_saved_args(*j);  // now the arrays the changes had put on the nodes
   num_nodes_ = j->num_nodes;
   graveyard_.resize(j->graveyard);
   insert_before_ = j->insert_before;
@@ -1313,7 +1440,7 @@ inline std::vector<std::string> Graph::lint_problems() const {
                            ", which comes after it (the order is not topological)");
       if (std::find(refs.begin(), refs.end(), r) == refs.end()) refs.push_back(r);
     };
-    for (std::size_t i = 0; i < n->args_.size(); ++i)
+    for (std::size_t i = 0; i < n->num_args_; ++i)
       n->args_[i].for_each_node([&](Node* r) { check(r, i, nullptr); });
     for (const Kwarg& k : n->kwargs_) k.value.for_each_node([&](Node* r) { check(r, 0, &k.name); });
     if (!bad) {

@@ -78,8 +78,9 @@ class Node {
   // stale references can be diagnosed instead of read as freed memory).
   bool erased() const noexcept { return erased_; }
 
-  // The arguments as written: positional, then keyword (arg() reads them by schema name).
-  const std::vector<Argument>& args() const noexcept { return args_; }
+  // The arguments as written: positional, then keyword (arg() reads them by schema name). The
+  // positional ones are a view of the node's own array, valid until its arguments change.
+  ArgList args() const noexcept { return ArgList(args_, num_args_); }
   const Kwargs& kwargs() const noexcept { return kwargs_; }
   // The keyword argument `key` as passed, or null.
   const Argument* kwarg(std::string_view key) const noexcept {
@@ -234,12 +235,15 @@ class Node {
   std::unique_ptr<Meta> meta_;  // up here: passes look for annotations on every node
   Graph* owner_ = nullptr;
   detail::Use* users_tail_ = nullptr;
-  std::vector<Argument> args_;
+  // The positional arguments: num_args_ of them at args_, an array the graph's ArgStore owns
+  // (constructed, moved and destroyed by the Graph only).
+  Argument* args_ = nullptr;
+  std::uint32_t num_args_ = 0;
+  mutable std::uint32_t index_ = 0;  // dense index for Boost.Graph property maps
   detail::SmallVec<detail::Use*, 3> inputs_;  // most nodes read at most three nodes
   Kwargs kwargs_;
   std::string name_;
   std::string_view target_;  // non-call_function nodes: its characters live in the graph (key_arena_)
-  mutable std::size_t index_ = 0;  // dense index for Boost.Graph property maps
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -262,10 +266,10 @@ inline void Node::throw_missing(std::string_view what) const {
 }
 
 inline const Argument* Node::find_arg(std::size_t index) const noexcept {
-  if (!op_ || !op_->has_signature()) return index < args_.size() ? &args_[index] : nullptr;
+  if (!op_ || !op_->has_signature()) return index < num_args_ ? &args_[index] : nullptr;
   const auto& specs = op_->args();
   if (index >= specs.size()) return nullptr;
-  if (index < args_.size() && !specs[index].kwarg_only) return &args_[index];
+  if (index < num_args_ && !specs[index].kwarg_only) return &args_[index];
   if (const Argument* kw = kwarg(specs[index].name)) return kw;
   if (specs[index].default_value) return &*specs[index].default_value;
   return nullptr;
@@ -292,14 +296,14 @@ inline bool Node::has_explicit_arg(std::string_view arg_name) const noexcept {
   if (kwarg(arg_name)) return true;
   if (!op_ || !op_->has_signature()) return false;
   auto i = op_->index_of(arg_name);
-  return i && *i < args_.size() && !op_->args()[*i].kwarg_only;
+  return i && *i < num_args_ && !op_->args()[*i].kwarg_only;
 }
 
 inline std::vector<Argument> Node::normalized_args() const {
   if (!op_ || !op_->has_signature()) {
     if (!kwargs_.empty())
       throw SchemaError("node " + describe() + ": keyword arguments cannot be normalised without a schema");
-    return args_;
+    return args().to_vector();
   }
   std::vector<Argument> out;
   out.reserve(op_->args().size());

@@ -325,6 +325,45 @@ struct KindIs : PatternBase<KindIs<Kind>> {
 };
 
 namespace detail {
+// The arguments of one node a replacement builds: on the stack up to 16 (every aten op a rule
+// builds), on the heap beyond. Graph::call_function_moved takes them from here, so building a
+// node makes no std::vector.
+class ArgBuffer {
+ public:
+  explicit ArgBuffer(std::size_t capacity) : on_heap_(capacity > kInline) {
+    if (on_heap_) heap_.reserve(capacity);
+  }
+  ArgBuffer(const ArgBuffer&) = delete;
+  ArgBuffer& operator=(const ArgBuffer&) = delete;
+  ~ArgBuffer() {
+    if (!on_heap_)
+      for (std::size_t i = 0; i < size_; ++i) inline_data()[i].~Argument();
+  }
+  void push_back(Argument a) {
+    if (!on_heap_ && size_ == kInline) {  // more than expected: move what is inline to the heap
+      heap_.reserve(2 * kInline);
+      for (std::size_t i = 0; i < size_; ++i) {
+        heap_.push_back(std::move(inline_data()[i]));
+        inline_data()[i].~Argument();
+      }
+      on_heap_ = true;
+    }
+    if (on_heap_) heap_.push_back(std::move(a));
+    else ::new (static_cast<void*>(inline_data() + size_)) Argument(std::move(a));
+    ++size_;
+  }
+  Argument* data() noexcept { return on_heap_ ? heap_.data() : inline_data(); }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  static constexpr std::size_t kInline = 16;
+  Argument* inline_data() noexcept { return reinterpret_cast<Argument*>(inline_); }
+  bool on_heap_;
+  std::size_t size_ = 0;
+  alignas(Argument) unsigned char inline_[kInline * sizeof(Argument)];  // the first size_ constructed
+  std::vector<Argument> heap_;
+};
+
 // Python-style literal equality: 1 == 1.0, lists elementwise.
 inline bool literal_equal(const Argument& a, const Argument& b) {
   if (a.is_number() && b.is_number()) return a.as_double() == b.as_double();
@@ -623,8 +662,9 @@ struct OpPat : PatternBase<OpPat<N, Ps...>> {
     static_assert(N == 1,
                   "graft: a replacement op must name exactly one target; to repeat the op a "
                   "capture matched, use same_op(capture)(...)");
-    std::vector<Argument> args = build_operands(b, std::index_sequence_for<Ps...>{});
-    return Argument(b.create(targets[0], std::move(args)));
+    detail::ArgBuffer args(sizeof...(Ps));
+    build_operands(b, args, std::index_sequence_for<Ps...>{});
+    return Argument(b.create(targets[0], args));
   }
 
   void describe(std::string& out) const {
@@ -650,11 +690,8 @@ struct OpPat : PatternBase<OpPat<N, Ps...>> {
                   [] { return "operand " + std::to_string(I) + " did not match"; });
   }
   template <typename B, std::size_t... I>
-  std::vector<Argument> build_operands(B& b, std::index_sequence<I...>) const {
-    std::vector<Argument> args;
-    args.reserve(sizeof...(I));
+  void build_operands(B& b, detail::ArgBuffer& args, std::index_sequence<I...>) const {
     (args.push_back(std::get<I>(operands).build(b)), ...);
-    return args;
   }
   template <std::size_t... I>
   void describe_operands(std::string& out, std::index_sequence<I...>) const {

@@ -65,10 +65,9 @@ struct SameOp : PatternBase<SameOp<Cap, Bs...>> {
   template <typename Bld>
   Argument build(Bld& b) const {
     Node* original = b.match[Cap{}];
-    std::vector<Argument> args;
-    args.reserve(sizeof...(Bs));
+    detail::ArgBuffer args(sizeof...(Bs));
     std::apply([&](const auto&... o) { (args.push_back(o.build(b)), ...); }, operands);
-    return Argument(b.create(original->op(), std::move(args)));
+    return Argument(b.create(original->op(), args));
   }
   void describe(std::string& out) const {
     out += "same_op(";
@@ -180,8 +179,7 @@ struct Like : PatternBase<Like<Cap, Bs...>> {
   template <typename Bld>
   Argument build(Bld& b) const {
     const Node* original = b.match[Cap{}];
-    std::vector<Argument> args;
-    args.reserve(std::max(sizeof...(Bs), original->args().size()));
+    detail::ArgBuffer args(std::max(sizeof...(Bs), original->args().size()));
     std::apply([&](const auto&... o) { (args.push_back(o.build(b)), ...); }, operands);
     // Leading operands given here may also have been keywords in the original: drop those.
     Kwargs kwargs;
@@ -191,7 +189,7 @@ struct Like : PatternBase<Like<Cap, Bs...>> {
       if (!(i && *i < sizeof...(Bs))) kwargs.push_back(k);
     }
     for (std::size_t i = sizeof...(Bs); i < original->args().size(); ++i) args.push_back(original->args()[i]);
-    return Argument(b.create(original->op(), std::move(args), std::move(kwargs)));
+    return Argument(b.create(original->op(), args, std::move(kwargs)));
   }
   void describe(std::string& out) const {
     out += "like(";
@@ -321,13 +319,13 @@ struct Builder {
       ++size;
     }
   } lets;
-  Node* create(std::string_view target, std::vector<Argument>&& args, Kwargs&& kwargs = {}) {
-    Node* n = graph.call_function(target, std::move(args), std::move(kwargs));
-    created.push_back(n);
-    return n;
+  // A new node reading the arguments built in `args` (moved out of it).
+  Node* create(std::string_view target, ArgBuffer& args, Kwargs&& kwargs = {}) {
+    return create(graph.resolve_op(target), args, std::move(kwargs));
   }
-  Node* create(const OpSchema* op, std::vector<Argument>&& args, Kwargs&& kwargs = {}) {
-    Node* n = graph.call_function(op, std::move(args), std::move(kwargs));
+  Node* create(const OpSchema* op, ArgBuffer& args, Kwargs&& kwargs = {}) {
+    graft::detail::reserve_one_more(created);  // so that the node is recorded once it exists
+    Node* n = graph.call_function_moved(op, args.data(), args.size(), std::move(kwargs));
     created.push_back(n);
     return n;
   }
