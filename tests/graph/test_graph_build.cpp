@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 #include "graft/graph.hpp"
@@ -191,4 +192,49 @@ TEST_CASE("a moved graph keeps its nodes, which now belong to it") {
   moved.lint();
   Node* r = moved.call_function("aten.relu.default", {m.conv});
   CHECK(r->owner() == &moved);
+}
+
+TEST_CASE("a name candidate reused at the same address with other characters gets its own name") {
+  // FX naming remembers how recent candidates split into base and number, by the characters'
+  // address; the remembered characters must match too.
+  Graph g;
+  std::string candidate = "alpha";
+  Node* a = g.placeholder(candidate);
+  const char* where = candidate.data();
+  candidate = "bravo";  // same length, same (inline) buffer
+  REQUIRE(candidate.data() == where);
+  Node* b = g.placeholder(candidate);
+  candidate = "w_7";
+  Node* c = g.placeholder(candidate);
+  candidate = "w_8";
+  Node* d = g.placeholder(candidate);
+  candidate = "w_8";
+  Node* e = g.placeholder(candidate);
+  candidate = "x 8";  // needs sanitising: never remembered
+  Node* f = g.placeholder(candidate);
+  CHECK(a->name() == "alpha");
+  CHECK(b->name() == "bravo");
+  CHECK(c->name() == "w_7");
+  CHECK(d->name() == "w_8");
+  CHECK(e->name() == "w_9");
+  CHECK(f->name() == "x_8");
+}
+
+TEST_CASE("an op name reused at the same address with other characters resolves to its own op") {
+  Graph g;
+  std::string target = "aten.add.Tensor";
+  const OpSchema* add = g.resolve_op(target);
+  target = "aten.mul.Tensor";  // same length, same buffer
+  const OpSchema* mul = g.resolve_op(target);
+  CHECK(add->name() == "aten.add.Tensor");
+  CHECK(mul->name() == "aten.mul.Tensor");
+  target = "aten.add.Tensor";
+  CHECK(g.resolve_op(target) == add);
+  // A schema registered later wins over what was resolved before.
+  const OpSchema* custom = g.register_op("mylib.op.default(Tensor x) -> Tensor");
+  std::string other = "mylib.op.default";
+  CHECK(g.resolve_op(other) == custom);
+  Graph moved(std::move(g));
+  CHECK(moved.resolve_op(target) == add);  // builtin schemas are shared
+  CHECK(moved.resolve_op(other) == custom);
 }
