@@ -223,6 +223,43 @@ TEST_CASE("a transaction rolled back restores nodes, arguments, users and their 
   CHECK(m.g.call_function("aten.relu.default", {m.x})->name() == "relu_1");
 }
 
+TEST_CASE("a rollback undoes runs of created nodes interleaved with other changes, last first") {
+  // Nodes created one after another share journal entries (three to an entry); anything else
+  // logged in between starts a new one. The undo must still go exactly in reverse.
+  test::ConvBnRelu m;
+  m.g.set_kwarg(m.conv, "groups", 1);
+  const std::string before = to_string(m.g);
+  std::vector<Node*> relu_users(m.relu->users().begin(), m.relu->users().end());
+  {
+    auto tx = m.g.transaction();
+    Node* cur = m.x;
+    std::vector<Node*> chain;
+    {
+      auto guard = m.g.inserting_before(m.conv);
+      for (int i = 0; i < 7; ++i) chain.push_back(cur = m.g.call_function("aten.relu.default", {cur}));
+    }
+    m.g.replace_input_with(m.conv, m.x, cur);             // an args entry between runs
+    m.g.remove_kwarg(m.conv, "groups");                    // keyword arguments go too
+    {
+      auto guard = m.g.inserting_before(m.conv);
+      cur = m.g.call_function("aten.sigmoid.default", {chain[2]});
+      Node* t = m.g.call_function("aten.tanh.default", {cur});
+      m.g.erase(t);                                        // created and erased inside
+    }
+    CHECK(m.conv->args()[0].as_node() == chain.back());
+    CHECK(m.conv->kwargs().empty());
+    CHECK(chain.front()->num_users() == 1);
+  }
+  CHECK(to_string(m.g) == before);
+  CHECK(m.conv->args()[0].as_node() == m.x);
+  REQUIRE(m.conv->kwargs().size() == 1);
+  CHECK(m.conv->kwargs()[0].name == "groups");
+  CHECK(std::vector<Node*>(m.relu->users().begin(), m.relu->users().end()) == relu_users);
+  CHECK(m.x->num_users() == 1);
+  m.g.lint();
+  CHECK(m.g.call_function("aten.relu.default", {m.x})->name() == "relu_1");
+}
+
 TEST_CASE("a committed transaction keeps its changes") {
   test::ConvBnRelu m;
   auto tx = m.g.transaction();

@@ -304,7 +304,7 @@ class Graph {
   // Replaces all positional arguments of `n` (keywords kept); users are updated.
   void set_args(Node* n, std::vector<Argument> args) {
     check_live(n, "set_args");
-    update(n, std::move(args), Kwargs(n->kwargs_));
+    update(n, std::move(args), Kwargs(n->kwargs()));
   }
   // Replaces all keyword arguments of `n` (positional ones kept).
   void set_kwargs(Node* n, Kwargs kwargs) {
@@ -317,12 +317,12 @@ class Graph {
     std::vector<Argument> args = n->args().to_vector();
     if (args.size() <= index) args.resize(index + 1);
     args[index] = std::move(value);
-    update(n, std::move(args), Kwargs(n->kwargs_));
+    update(n, std::move(args), Kwargs(n->kwargs()));
   }
   // Sets keyword argument `key`, replacing it in place or appending it.
   void set_kwarg(Node* n, std::string_view key, Argument value) {
     check_live(n, "set_kwarg");
-    Kwargs kwargs = n->kwargs_;
+    Kwargs kwargs = n->kwargs();
     auto it = std::find_if(kwargs.begin(), kwargs.end(), [&](const Kwarg& k) { return k.name == key; });
     if (it != kwargs.end()) it->value = std::move(value);
     else kwargs.push_back(Kwarg{std::string(key), std::move(value)});
@@ -331,7 +331,7 @@ class Graph {
   // Removes keyword argument `key`; false when it was not there.
   bool remove_kwarg(Node* n, std::string_view key) {
     check_live(n, "remove_kwarg");
-    Kwargs kwargs = n->kwargs_;
+    Kwargs kwargs = n->kwargs();
     auto it = std::find_if(kwargs.begin(), kwargs.end(), [&](const Kwarg& k) { return k.name == key; });
     if (it == kwargs.end()) return false;
     kwargs.erase(it);
@@ -354,7 +354,7 @@ class Graph {
     check_live(n, "replace_input_with");
     auto map = [&](Node* r) { return r == old ? replacement : r; };
     std::vector<Argument> args = n->args().to_vector();
-    Kwargs kwargs = n->kwargs_;
+    Kwargs kwargs = n->kwargs();
     for (Argument& a : args) a.map_nodes(map);
     for (Kwarg& k : kwargs) k.value.map_nodes(map);
     update(n, std::move(args), std::move(kwargs));
@@ -579,7 +579,8 @@ class Graph {
   // Turns the node references in n's arguments into None (an erased node's arguments).
   static void clear_node_refs(Node* n) noexcept {
     for (std::uint32_t i = 0; i < n->num_args_; ++i) n->args_[i].map_nodes([](Node*) -> Node* { return nullptr; });
-    for (Kwarg& k : n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
+    if (n->kwargs_)
+      for (Kwarg& k : *n->kwargs_) k.value.map_nodes([](Node*) -> Node* { return nullptr; });
   }
   void destroy_node(Node* n) noexcept {
     arg_store_.destroy(n->args_, n->num_args_);
@@ -605,6 +606,7 @@ class Graph {
       detail::reserve_one_more(journal_->args);
       journal_->entries.reserve_more(1);
     }
+    std::unique_ptr<Kwargs> fresh_kwargs = kwargs.empty() ? nullptr : std::make_unique<Kwargs>(std::move(kwargs));
     Argument* fresh = arg_store_.take(args.data(), args.size());  // the last step that can throw
     if (journal_) {
       log_args(n);  // the old arrays move to the journal
@@ -613,7 +615,7 @@ class Graph {
     }
     n->args_ = fresh;
     n->num_args_ = static_cast<std::uint32_t>(args.size());
-    n->kwargs_ = std::move(kwargs);
+    n->kwargs_ = std::move(fresh_kwargs);
     rebuild_uses(n, inputs_buf_);
   }
   static void check_num_args(std::size_t n, std::string_view node_name) {
@@ -715,7 +717,7 @@ class Graph {
   // `payload`.
   struct JournalEntry {
     enum class Kind : std::uint8_t {
-      node_created,   // unlink the node's uses, drop its name, unlink and destroy it
+      node_created,   // undo_create(b), then a, then node (a and b are null or nodes created after it)
       node_erased,    // relink node between a and b, names_[node->name_] = node, erased_ = false
       node_linked,    // unlink node
       node_unlinked,  // relink node between a and b
@@ -752,6 +754,11 @@ class Graph {
     void reserve_more(std::size_t n) {
       if (chunks_.empty() || chunks_.back().used + n > kChunk) add_chunk();
     }
+    // The entry logged last, or null.
+    JournalEntry* last() noexcept {
+      if (chunks_.empty() || chunks_.back().used == 0) return nullptr;
+      return &chunks_.back().entries[chunks_.back().used - 1];
+    }
     JournalEntry& emplace_back() {
       reserve_more(1);
       Chunk& c = chunks_.back();
@@ -785,7 +792,7 @@ class Graph {
   struct SavedArgs {
     Argument* args;
     std::uint32_t num_args;
-    Kwargs kwargs;
+    std::unique_ptr<Kwargs> kwargs;
   };
   struct Journal {
     EntryLog entries;
@@ -803,6 +810,25 @@ class Graph {
     e.node = n;
     e.payload = JournalEntry::none;
     return e;
+  }
+  // A node created inside the transaction. Nodes created one after another with nothing else
+  // logged in between share an entry, three to an entry (a pass creating a dozen nodes per
+  // rewrite logs four entries, not twelve): undone last first, as separate entries would be.
+  // Cannot throw once the entry log has room for one more entry.
+  void log_created(Node* n) {
+    if (JournalEntry* last = journal_->entries.last(); last && last->kind == JournalEntry::Kind::node_created) {
+      if (!last->a) {
+        last->a = n;
+        return;
+      }
+      if (!last->b) {
+        last->b = n;
+        return;
+      }
+    }
+    JournalEntry& e = log(JournalEntry::Kind::node_created, n);
+    e.a = nullptr;
+    e.b = nullptr;
   }
   void log_inputs(Node* n) {
     if (!journal_) return;
@@ -1122,6 +1148,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     n->name_.assign(name_buf_.data(), name_len_);
     if (!op) n->target_ = key_arena_.store(target);  // freed with the graph, as purged names are
     n->inputs_.reserve(inputs_buf_.size());
+    if (!kwargs.empty()) n->kwargs_ = std::make_unique<Kwargs>(std::move(kwargs));
     n->args_ = arg_store_.take(args, num_args);
     n->num_args_ = static_cast<std::uint32_t>(num_args);
   } catch (...) {
@@ -1130,10 +1157,9 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
   }
   n->kind_ = kind;
   n->op_ = op;
-  n->kwargs_ = std::move(kwargs);
   n->owner_ = this;
   // One journal entry undoes all of it: the node's name, place and use records.
-  if (journal_) log(JournalEntry::Kind::node_created, n);
+  if (journal_) log_created(n);
   names_.insert(choice.key, n->name_, n);
   const std::uint64_t old_count = count ? count->value.count : 0;
   if (count && choice.key.num != 0) count->value.name_base = choice.key.base;  // remembered for the next name
@@ -1282,7 +1308,7 @@ inline void Graph::copy_from(const Graph& other, std::unordered_map<const Node*,
   std::vector<Argument> args;  // reused from node to node: create() moves the values out
   for (Node* n : other.nodes()) {
     args.assign(n->args().begin(), n->args().end());
-    Kwargs kwargs = n->kwargs_;
+    Kwargs kwargs = n->kwargs();
     for (Argument& a : args) a.map_nodes(remap);
     for (Kwarg& k : kwargs) k.value.map_nodes(remap);
     const OpSchema* op = n->op_;
@@ -1305,7 +1331,11 @@ inline void Graph::rollback_journal() noexcept {
   using K = JournalEntry::Kind;
   j->entries.for_each_reverse([&](JournalEntry& e) {
     switch (e.kind) {
-      case K::node_created: undo_create(e.node); break;
+      case K::node_created:
+        if (e.b) undo_create(e.b);
+        if (e.a) undo_create(e.a);
+        undo_create(e.node);
+        break;
       case K::node_erased: {
         Node* n = e.node;
         n->erased_ = false;
@@ -1342,7 +1372,7 @@ inline void Graph::rollback_journal() noexcept {
         SavedArgs& saved = j->args[e.payload];
         std::swap(e.node->args_, saved.args);
         std::swap(e.node->num_args_, saved.num_args);
-        e.node->kwargs_.swap(saved.kwargs);
+        std::swap(e.node->kwargs_, saved.kwargs);
         break;
       }
       case K::node_renamed: {
@@ -1442,7 +1472,7 @@ inline std::vector<std::string> Graph::lint_problems() const {
     };
     for (std::size_t i = 0; i < n->num_args_; ++i)
       n->args_[i].for_each_node([&](Node* r) { check(r, i, nullptr); });
-    for (const Kwarg& k : n->kwargs_) k.value.for_each_node([&](Node* r) { check(r, 0, &k.name); });
+    for (const Kwarg& k : n->kwargs()) k.value.for_each_node([&](Node* r) { check(r, 0, &k.name); });
     if (!bad) {
       bool same = refs.size() == n->inputs_.size();
       for (std::size_t i = 0; same && i < refs.size(); ++i) same = n->inputs_[i]->input == refs[i];

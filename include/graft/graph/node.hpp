@@ -81,11 +81,15 @@ class Node {
   // The arguments as written: positional, then keyword (arg() reads them by schema name). The
   // positional ones are a view of the node's own array, valid until its arguments change.
   ArgList args() const noexcept { return ArgList(args_, num_args_); }
-  const Kwargs& kwargs() const noexcept { return kwargs_; }
+  const Kwargs& kwargs() const noexcept {
+    static const Kwargs none;
+    return kwargs_ ? *kwargs_ : none;
+  }
   // The keyword argument `key` as passed, or null.
   const Argument* kwarg(std::string_view key) const noexcept {
-    for (const Kwarg& k : kwargs_)
-      if (k.name == key) return &k.value;
+    if (kwargs_)
+      for (const Kwarg& k : *kwargs_)
+        if (k.name == key) return &k.value;
     return nullptr;
   }
 
@@ -241,7 +245,7 @@ class Node {
   std::uint32_t num_args_ = 0;
   mutable std::uint32_t index_ = 0;  // dense index for Boost.Graph property maps
   detail::SmallVec<detail::Use*, 3> inputs_;  // most nodes read at most three nodes
-  Kwargs kwargs_;
+  std::unique_ptr<Kwargs> kwargs_;  // null when there are none (most nodes): 8 bytes, not 24
   std::string name_;
   std::string_view target_;  // non-call_function nodes: its characters live in the graph (key_arena_)
 };
@@ -301,7 +305,7 @@ inline bool Node::has_explicit_arg(std::string_view arg_name) const noexcept {
 
 inline std::vector<Argument> Node::normalized_args() const {
   if (!op_ || !op_->has_signature()) {
-    if (!kwargs_.empty())
+    if (kwargs_)
       throw SchemaError("node " + describe() + ": keyword arguments cannot be normalised without a schema");
     return args().to_vector();
   }
