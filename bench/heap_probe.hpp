@@ -21,6 +21,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "graft/graph/detail/chunk_cache.hpp"
+
 namespace graft::bench::heap {
 
 inline bool counting = false;
@@ -58,21 +60,29 @@ inline void release(void* p) noexcept {
   std::free(p);
 }
 
-// Counts while alive; peak_bytes() is the highest net growth since construction.
+// Counts while alive; peak_bytes() is the highest net growth since construction. While alive,
+// graft's per-thread cache of freed graph chunks is emptied and off, so that memory a graph
+// takes from it (not from the heap) is counted too.
 class HeapProbe {
  public:
-  HeapProbe() noexcept {
+  HeapProbe() noexcept : saved_limit_(graft::set_graph_chunk_cache_limit(0)) {
     net = 0;
     peak = 0;
     allocations = 0;
     counting = true;
   }
-  ~HeapProbe() { counting = false; }
+  ~HeapProbe() {
+    counting = false;
+    graft::set_graph_chunk_cache_limit(saved_limit_);
+  }
   HeapProbe(const HeapProbe&) = delete;
   HeapProbe& operator=(const HeapProbe&) = delete;
   std::int64_t net_bytes() const noexcept { return net; }
   std::int64_t peak_bytes() const noexcept { return peak; }
   std::int64_t allocations_so_far() const noexcept { return allocations; }
+
+ private:
+  std::size_t saved_limit_;
 };
 
 // The process's resident-set high-water mark so far (getrusage ru_maxrss), in MiB. Monotonic over

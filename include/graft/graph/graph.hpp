@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -762,9 +763,13 @@ class Graph {
     JournalEntry& emplace_back() {
       reserve_more(1);
       Chunk& c = chunks_.back();
-      JournalEntry& e = c.entries[c.used++];
-      e = JournalEntry{};
-      return e;
+      return *::new (static_cast<void*>(c.entries + c.used++)) JournalEntry{};
+    }
+    EntryLog() = default;
+    EntryLog(const EntryLog&) = delete;
+    EntryLog& operator=(const EntryLog&) = delete;
+    ~EntryLog() {  // the chunks go to the thread's chunk cache, for the next transaction
+      for (const Chunk& c : chunks_) detail::give_chunk(c.entries, sizeof(JournalEntry) * kChunk);
     }
     template <typename F>
     void for_each_reverse(F&& f) {
@@ -778,12 +783,13 @@ class Graph {
     // pages faulted in again) every time.
     static constexpr std::size_t kChunk = 4032;
     struct Chunk {
-      std::unique_ptr<JournalEntry[]> entries;
+      JournalEntry* entries;  // the first `used` constructed (JournalEntry is trivially destructible)
       std::size_t used;
     };
+    static_assert(std::is_trivially_destructible_v<JournalEntry>);
     void add_chunk() {
       detail::reserve_one_more(chunks_);
-      chunks_.push_back(Chunk{std::unique_ptr<JournalEntry[]>(new JournalEntry[kChunk]), 0});
+      chunks_.push_back(Chunk{static_cast<JournalEntry*>(detail::take_chunk(sizeof(JournalEntry) * kChunk)), 0});
     }
     std::vector<Chunk> chunks_;
   };

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "graft/graph/argument.hpp"
+#include "graft/graph/detail/chunk_cache.hpp"
 
 namespace graft::detail {
 
@@ -36,8 +37,8 @@ class ArgStore {
     swap(tmp);
     return *this;
   }
-  ~ArgStore() {
-    for (void* c : chunks_) ::operator delete(c);
+  ~ArgStore() {  // the chunks go to the thread's chunk cache, for the next graph
+    for (const Chunk& c : chunks_) give_chunk(c.p, c.bytes);
   }
 
   // Uninitialised room for `n` arguments (null for none). Throws std::bad_alloc and changes
@@ -100,14 +101,18 @@ class ArgStore {
 
   void add_chunk() {
     if (chunks_.size() == chunks_.capacity()) chunks_.reserve(2 * chunks_.size() + 8);  // push_back cannot throw
-    void* c = ::operator new(next_chunk_);
-    chunks_.push_back(c);
+    void* c = take_chunk(next_chunk_);
+    chunks_.push_back(Chunk{c, next_chunk_});
     cur_ = static_cast<unsigned char*>(c);
     left_ = next_chunk_;  // the rest of the last chunk (under 256 bytes) is left unused
     if (next_chunk_ < kLastChunk) next_chunk_ *= 2;
   }
 
-  std::vector<void*> chunks_;
+  struct Chunk {
+    void* p;
+    std::size_t bytes;
+  };
+  std::vector<Chunk> chunks_;
   unsigned char* cur_ = nullptr;
   std::size_t left_ = 0;
   std::size_t next_chunk_ = kFirstChunk;

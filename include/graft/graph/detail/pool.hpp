@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "graft/graph/detail/chunk_cache.hpp"
+
 namespace graft::detail {
 
 // Allocates T in chunks and recycles freed slots; everything is released with the pool.
@@ -24,7 +26,11 @@ class Pool {
     swap(tmp);
     return *this;
   }
-  ~Pool() = default;  // storage only: live objects must have been destroyed by their owner
+  // Storage only: live objects must have been destroyed by their owner. The chunks go to the
+  // thread's chunk cache, for the next graph.
+  ~Pool() {
+    for (Slot* c : chunks_) give_chunk(c, sizeof(Slot) * ChunkSize);
+  }
 
   // Constructs a trivially destructible record.
   template <typename... A>
@@ -43,7 +49,9 @@ class Pool {
       return s;
     }
     if (chunks_.empty() || used_ == ChunkSize) {
-      chunks_.push_back(std::unique_ptr<Slot[]>(new Slot[ChunkSize]));  // uninitialised: slots are constructed on use
+      if (chunks_.size() == chunks_.capacity()) chunks_.reserve(2 * chunks_.size() + 8);  // push_back cannot throw
+      // Uninitialised: slots are constructed on use.
+      chunks_.push_back(static_cast<Slot*>(take_chunk(sizeof(Slot) * ChunkSize)));
       used_ = 0;
     }
     return &chunks_.back()[used_++];
@@ -65,7 +73,7 @@ class Pool {
     Slot* next;
     alignas(T) unsigned char storage[sizeof(T)];
   };
-  std::vector<std::unique_ptr<Slot[]>> chunks_;
+  std::vector<Slot*> chunks_;
   std::size_t used_ = 0;
   Slot* free_ = nullptr;
 };
