@@ -17,9 +17,23 @@ namespace graft {
 
 namespace detail {
 
+// Under AddressSanitizer the cache starts empty-bounded (limit 0), so that a node read after its
+// graph was destroyed is still reported as a use after free; set_graph_chunk_cache_limit turns
+// it on there too.
+#if defined(__SANITIZE_ADDRESS__)
+#define GRAFT_DETAIL_CHUNK_CACHE_DEFAULT 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GRAFT_DETAIL_CHUNK_CACHE_DEFAULT 0
+#endif
+#endif
+#ifndef GRAFT_DETAIL_CHUNK_CACHE_DEFAULT
+#define GRAFT_DETAIL_CHUNK_CACHE_DEFAULT (std::size_t(64) << 20)
+#endif
+
 class ChunkCache {
  public:
-  static constexpr std::size_t kDefaultLimit = std::size_t(64) << 20;
+  static constexpr std::size_t kDefaultLimit = GRAFT_DETAIL_CHUNK_CACHE_DEFAULT;
 
   ChunkCache() noexcept = default;
   ChunkCache(const ChunkCache&) = delete;
@@ -124,7 +138,8 @@ inline void give_chunk(void* p, std::size_t bytes) noexcept {
 }  // namespace detail
 
 // How many bytes of freed graph memory this thread keeps for its next graphs (64 MiB by
-// default; 0 keeps none and frees what is held). Returns the previous limit.
+// default, 0 under AddressSanitizer; 0 keeps none and frees what is held). Returns the previous
+// limit.
 inline std::size_t set_graph_chunk_cache_limit(std::size_t bytes) noexcept {
   detail::ChunkCache* c = detail::this_thread_chunk_cache();
   if (!c) return 0;
