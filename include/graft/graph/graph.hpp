@@ -196,7 +196,7 @@ class Graph {
     // string at a reused address is not mistaken for it.
     OpHint& hint = op_hints_[(reinterpret_cast<std::uintptr_t>(name.data()) >> 4) % kOpHints];
     if (hint.op && hint.name.size() == name.size() &&
-        std::memcmp(hint.name.data(), name.data(), name.size()) == 0)
+        (name.empty() || std::memcmp(hint.name.data(), name.data(), name.size()) == 0))
       return hint.op;
     // Remembered per spelling.
     const std::uint64_t h = detail::hash_string(name);
