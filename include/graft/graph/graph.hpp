@@ -1141,6 +1141,7 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     choice = choose_unique_name(candidate);
   }
   collect_inputs(ArgList(args, num_args), kwargs, nullptr, name_view(), insert_before_, inputs_buf_);
+  check_num_args(num_args, name_view());
 
   names_.prepare_insert(choice.key);
   auto* count = choice.count;
@@ -1148,7 +1149,6 @@ inline Node* Graph::create(NodeKind kind, const OpSchema* op, std::string_view t
     count = &base_count_.insert_new(key_arena_.store(std::string_view(name_buf_.data(), choice.base_len)),
                                     choice.base_hash, BaseCount{});
   if (journal_) journal_->entries.reserve_more(2);
-  check_num_args(num_args, name_view());
   Node* n = ::new (node_pool_.allocate()) Node;  // default-initialised: the members say how
   try {
     n->name_.assign(name_buf_.data(), name_len_);
