@@ -81,3 +81,37 @@ TEST_CASE("a module copy is deep") {
   CHECK(again.parameters == mod.parameters);
   CHECK(again.buffers == mod.buffers);
 }
+
+TEST_CASE("find_attr with a cursor finds what find_attr finds, from any cursor") {
+  Module mod = conv_bn_module();
+  mod.buffers.add("bn.num_batches_tracked", Tensor(DType::int64, {}));
+  mod.parameters.erase("bn.weight");  // an erased entry keeps its slot: the cursor must skip it
+  const std::vector<std::string> targets = {"conv.weight", "conv.bias", "bn.weight", "bn.bias", "bn.running_mean",
+                                            "bn.num_batches_tracked", "bn.running_var", "nope", "conv.weight"};
+  // In registration order from a fresh cursor, backwards, and from cursors anywhere (past the end too).
+  for (std::size_t start : {0, 1, 3, 5, 6, 100}) {
+    Module::AttrCursor cursor{start, start};
+    for (const auto& t : targets) CHECK(mod.find_attr(t, cursor) == mod.find_attr(t));
+    Module::AttrCursor back{start, start};
+    for (auto it = targets.rbegin(); it != targets.rend(); ++it) CHECK(mod.find_attr(*it, back) == mod.find_attr(*it));
+  }
+  CHECK(mod.find_attr("bn.weight") == nullptr);
+  CHECK(mod.find_attr("bn.running_var") == &mod.buffers.at("bn.running_var"));
+}
+
+TEST_CASE("a cursor read in registration order moves past each tensor it finds") {
+  Module mod = conv_bn_module();
+  Module::AttrCursor cursor;
+  CHECK(mod.find_attr("conv.weight", cursor) == &mod.parameters.at("conv.weight"));
+  CHECK(cursor.parameter == 1);
+  CHECK(mod.find_attr("bn.weight", cursor) == &mod.parameters.at("bn.weight"));  // skips one: still near
+  CHECK(cursor.parameter == 3);
+  CHECK(mod.find_attr("bn.running_var", cursor) == &mod.buffers.at("bn.running_var"));
+  CHECK(cursor.buffer == 2);
+  CHECK(cursor.parameter == 3);  // a buffer leaves the parameter cursor where it was
+  CHECK(mod.find_attr("conv.bias", cursor) == &mod.parameters.at("conv.bias"));  // behind it: by hash
+  CHECK(cursor.parameter == 2);
+  CHECK(mod.find_attr("nope", cursor) == nullptr);
+  CHECK(cursor.parameter == 2);
+  CHECK(cursor.buffer == 2);
+}

@@ -209,3 +209,16 @@ TEST_CASE("a graph resolves custom ops it registered") {
   CHECK(n->op() == fused);
   CHECK(n->arg("k") == Argument(3));
 }
+
+TEST_CASE("index_of tells apart names of one length and first character") {
+  const OpSchema s = OpSchema::parse("mylib.op.default(Tensor abc, Tensor abd, Tensor x, int[2] ab, *, int a=1, int xbc=2) -> Tensor");
+  CHECK(*s.index_of("abc") == 0);
+  CHECK(*s.index_of("abd") == 1);
+  CHECK(*s.index_of("ab") == 3);
+  CHECK(*s.index_of("a") == 4);
+  CHECK(*s.index_of("xbc") == 5);
+  CHECK(*s.index_of("x") == 2);
+  CHECK_FALSE(s.index_of("abe").has_value());
+  CHECK_FALSE(s.index_of("").has_value());
+  CHECK_FALSE(s.index_of("abcd").has_value());
+}

@@ -6,6 +6,7 @@
 // tensor. Copying a Module copies its graph and tensors.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -72,12 +73,42 @@ class NamedTensors {
     return add(std::move(name), std::move(t));
   }
   // The tensor called `name`, or null.
-  Tensor* find(std::string_view name) noexcept {
-    const auto* s = index_.find(name);
-    return s ? &entries_[s->value].entry.tensor : nullptr;
-  }
+  Tensor* find(std::string_view name) noexcept { return find(name, detail::hash_string(name)); }
   const Tensor* find(std::string_view name) const noexcept {
     return const_cast<NamedTensors*>(this)->find(name);
+  }
+  // The same, given the name's hash (detail::hash_string): a caller looking in several tables
+  // hashes once.
+  Tensor* find(std::string_view name, std::uint64_t hash) noexcept {
+    const auto* s = index_.find(name, hash);
+    return s ? &entries_[s->value].entry.tensor : nullptr;
+  }
+  const Tensor* find(std::string_view name, std::uint64_t hash) const noexcept {
+    return const_cast<NamedTensors*>(this)->find(name, hash);
+  }
+  // Looks at the few entries from `cursor` on, in insertion order, before any hashing: a
+  // caller reading tensors in the order they were added (a walk of an exported graph reads its
+  // parameters that way) finds each one there, next to the last, instead of at a random slot
+  // of the index (a cache miss per lookup on a large model). `cursor` is moved past the entry
+  // found. Null, with `cursor` unchanged, when none of them is `name`; any cursor is safe.
+  const Tensor* find_near(std::string_view name, std::size_t& cursor) const noexcept {
+    constexpr std::size_t kWindow = 4;
+    const std::size_t end = std::min(entries_.size(), cursor + kWindow);
+    for (std::size_t i = cursor; i < end; ++i) {
+      const Slot& s = entries_[i];
+      if (s.live && s.entry.name.size() == name.size() && std::string_view(s.entry.name) == name) {
+        cursor = i + 1;
+        return &s.entry.tensor;
+      }
+    }
+    return nullptr;
+  }
+  // As find(name, hash), leaving `cursor` just past the entry found.
+  const Tensor* find(std::string_view name, std::uint64_t hash, std::size_t& cursor) const noexcept {
+    const auto* s = index_.find(name, hash);
+    if (!s) return nullptr;
+    cursor = s->value + 1;
+    return &entries_[s->value].entry.tensor;
   }
   // Whether `name` exists.
   bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
@@ -174,12 +205,29 @@ struct Module {
 
   // The parameter or buffer a get_attr target names, or null.
   const Tensor* find_attr(std::string_view target) const noexcept {
-    if (const Tensor* t = parameters.find(target)) return t;
-    return buffers.find(target);
+    return const_cast<Module*>(this)->find_attr(target);
   }
   Tensor* find_attr(std::string_view target) noexcept {
-    if (Tensor* t = parameters.find(target)) return t;
-    return buffers.find(target);
+    const std::uint64_t h = detail::hash_string(target);  // once, for both tables
+    if (Tensor* t = parameters.find(target, h)) return t;
+    return buffers.find(target, h);
+  }
+  // Where the last lookup through it found its tensor, in each table (see find_attr below).
+  // Any value is safe; a fresh one starts at the first entries.
+  struct AttrCursor {
+    std::size_t parameter = 0;
+    std::size_t buffer = 0;
+  };
+  // As find_attr(target), but looks first just past the tensors `cursor` found last: a pass
+  // that reads parameters in graph order, on a graph whose parameters were added in that order
+  // (as exported programs are), finds each next to the last instead of hashing into the tables.
+  // Same answer as find_attr(target) for every cursor.
+  const Tensor* find_attr(std::string_view target, AttrCursor& cursor) const noexcept {
+    if (const Tensor* t = parameters.find_near(target, cursor.parameter)) return t;
+    if (const Tensor* t = buffers.find_near(target, cursor.buffer)) return t;
+    const std::uint64_t h = detail::hash_string(target);
+    if (const Tensor* t = parameters.find(target, h, cursor.parameter)) return t;
+    return buffers.find(target, h, cursor.buffer);
   }
   // The parameter or buffer a get_attr target names; a GraphError naming it otherwise.
   const Tensor& attr(std::string_view target) const {

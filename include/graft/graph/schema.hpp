@@ -82,8 +82,13 @@ class OpSchema {
   std::size_t num_positional() const noexcept { return num_positional_; }
   // Index of the argument called `arg_name`, or nullopt.
   std::optional<std::size_t> index_of(std::string_view arg_name) const noexcept {
-    for (std::size_t i = 0; i < args_.size(); ++i)
-      if (args_[i].name == arg_name) return i;
+    // Length and first character first: most names differ there, so the scan compares whole
+    // names (a call to memcmp) about once, for the one that matches.
+    for (std::size_t i = 0; i < args_.size(); ++i) {
+      const std::string& n = args_[i].name;
+      if (n.size() == arg_name.size() && (n.empty() || (n[0] == arg_name[0] && std::string_view(n) == arg_name)))
+        return i;
+    }
     return std::nullopt;
   }
   // How many values the op returns, and whether as a tuple (read with operator.getitem).

@@ -75,6 +75,9 @@ struct PassContext {
   const Module* module = nullptr;
   // Where the guard rails list the conv-bn pairs they leave alone, with the reason (or null).
   std::vector<std::pair<const Node*, std::string>>* skipped = nullptr;
+  // Where the guard rails found the last pair's tensors: the next pair's are usually just after
+  // them (Module::find_attr with a cursor). The pass's own, like the rest of this context.
+  mutable Module::AttrCursor attrs;
 };
 
 // ---- Facts about a matched conv node ----------------------------------------------------------

@@ -51,6 +51,10 @@ namespace detail {
 inline const Tensor* constant_of(const Module& m, const Node* n) {
   return n && n->is_get_attr() ? m.find_attr(n->target()) : nullptr;
 }
+// The same, looking first next to the tensors found last (see Module::find_attr).
+inline const Tensor* constant_of(const Module& m, const Node* n, Module::AttrCursor& cursor) {
+  return n && n->is_get_attr() ? m.find_attr(n->target(), cursor) : nullptr;
+}
 
 template <typename F>
 void for_each_channel_value(const Tensor& t, F&& f) {
@@ -67,11 +71,13 @@ void for_each_channel_value(const Tensor& t, F&& f) {
 // output channel of the conv: otherwise the rewrite would produce a graph that cannot run.
 // The BN parameters' tensors (null when symbolic) are left in `bn_tensors`, in the order given.
 template <typename Conv>
-void check_parameters(const Module& module, const Node& conv_node, const Node& bn_node, const Node* weight_node,
+void check_parameters(const PassContext& pc, const Node& conv_node, const Node& bn_node, const Node* weight_node,
                       std::initializer_list<const Node*> bn_params, const Tensor* (&bn_tensors)[4]) {
   static constexpr const char* names[] = {"weight", "bias", "running_mean", "running_var"};
   check_conv_args(conv_node);
-  const Tensor* weight = constant_of(module, weight_node);
+  const Module& module = *pc.module;
+  auto constant = [&](const Node* n) { return constant_of(module, n, pc.attrs); };
+  const Tensor* weight = constant(weight_node);
   // (Messages are built only when thrown: this runs once per matched pair.)
   auto floating = [&](const Tensor* t, const char* what, const char* what2 = "") {
     if (t && !is_floating(t->dtype()))
@@ -80,7 +86,8 @@ void check_parameters(const Module& module, const Node& conv_node, const Node& b
   };
   floating(weight, "the conv weight");
   const Argument* bias = conv_node.find_arg("bias");
-  if (bias && bias->is_node()) floating(constant_of(module, bias->as_node()), "the conv bias");
+  const Tensor* bias_tensor = bias && bias->is_node() ? constant(bias->as_node()) : nullptr;
+  floating(bias_tensor, "the conv bias");
   std::int64_t c_out = -1;
   if (weight) {
     const Argument* stride = conv_node.find_arg("stride");
@@ -108,14 +115,13 @@ void check_parameters(const Module& module, const Node& conv_node, const Node& b
       }
     }
   }
-  if (bias && bias->is_node() && c_out >= 0)
-    if (const Tensor* b = constant_of(module, bias->as_node()); b && (b->dim() != 1 || b->shape()[0] != c_out))
-      throw GraphError("conv node " + conv_node.describe() + ": bias of shape " + shape_to_string(b->shape()) + " for " +
-                       std::to_string(c_out) + " output channels");
+  if (const Tensor* b = bias_tensor; b && c_out >= 0 && (b->dim() != 1 || b->shape()[0] != c_out))
+    throw GraphError("conv node " + conv_node.describe() + ": bias of shape " + shape_to_string(b->shape()) + " for " +
+                     std::to_string(c_out) + " output channels");
   std::size_t i = 0;
   for (const Node* p : bn_params) {
     const char* what = names[i];
-    const Tensor* t = constant_of(module, p);
+    const Tensor* t = constant(p);
     bn_tensors[i++] = t;
     floating(t, "bn ", what);
     if (t && c_out >= 0 && (t->dim() != 1 || t->shape()[0] != c_out))
@@ -133,7 +139,7 @@ bool prepare_filter(const M& m, const void* ctx) {
   if (!pc || !pc->module) return true;
   const Node& bn_node = *m[bn];
   const Tensor* bn_tensors[4] = {};
-  check_parameters<Conv>(*pc->module, conv_node, bn_node, m[conv_weight],
+  check_parameters<Conv>(*pc, conv_node, bn_node, m[conv_weight],
                          {m[bn_weight], m[bn_bias], m[bn_running_mean], m[bn_running_var]}, bn_tensors);
   const double eps = bn_node.arg("eps").as_double();
   if (const Tensor* var = bn_tensors[3]) {
@@ -238,7 +244,7 @@ inline void inherit_conv_meta(const pattern::ReplacedPattern& rp, const Node* ol
 template <typename Conv = AnyConv>
 void check_conv_bn_pairs(const Module& module) {
   std::vector<std::pair<const Node*, std::string>> skipped;
-  PassContext validate{&module, &skipped};
+  PassContext validate{&module, &skipped, {}};
   pattern::MatchOptions opt;
   opt.context = &validate;
   (void)detail::prepare_rules<Conv>().find(module.graph, opt);
@@ -274,7 +280,7 @@ PrepareReport fuse_conv_bn_qat(Module& module) {
   // replacements inherit the conv's metadata, and, in an annotated graph, it is remembered for
   // the re-pointing of annotations, which runs last by a step that cannot fail midway.
   std::vector<std::pair<const Node*, std::string>> skipped;
-  PassContext pass{&module, &skipped};
+  PassContext pass{&module, &skipped, {}};
   pattern::MatchOptions opt;
   opt.context = &pass;
   // "conv2d+bias", "conv_transpose1d", ...: the matched conv's op and whether it had a bias,
