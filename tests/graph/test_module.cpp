@@ -115,3 +115,36 @@ TEST_CASE("a cursor read in registration order moves past each tensor it finds")
   CHECK(cursor.parameter == 2);
   CHECK(cursor.buffer == 2);
 }
+
+TEST_CASE("named tensors compacted by erasure stay findable by name, by cursor and in copies") {
+  Module mod;
+  auto name = [](int i) { return "a.fairly.long.parameter.name." + std::to_string(i); };  // heap-allocated names
+  for (int i = 0; i < 100; ++i) mod.parameters.add(name(i), Tensor::full<float>({1}, static_cast<float>(i)));
+  for (int i = 0; i < 100; ++i)
+    if (i % 3 != 0) CHECK(mod.parameters.erase(name(i)));  // below half live: compacts
+  CHECK(mod.parameters.size() == 34);
+  const Module copy = mod;
+  for (const Module* m : {static_cast<const Module*>(&mod), &copy}) {
+    Module::AttrCursor cursor;
+    std::size_t last = 0;
+    for (int i = 0; i < 100; ++i) {
+      const Tensor* t = m->find_attr(name(i), cursor);
+      CHECK(t == m->find_attr(name(i)));
+      if (i % 3 == 0) {
+        REQUIRE(t != nullptr);
+        CHECK(t->data<float>()[0] == static_cast<float>(i));
+        CHECK(cursor.parameter > last);  // in registration order: always forward
+        last = cursor.parameter;
+      } else {
+        CHECK(t == nullptr);
+        CHECK(cursor.parameter == last);  // a miss leaves it
+      }
+    }
+  }
+  mod.parameters.add(name(1), Tensor::full<float>({1}, -1.0f));  // a new entry after compaction
+  Module::AttrCursor cursor;
+  const Tensor* last_live = mod.find_attr(name(99), cursor);
+  REQUIRE(last_live != nullptr);
+  CHECK(mod.find_attr(name(1), cursor)->data<float>()[0] == -1.0f);  // the next entry: found near
+  CHECK(mod.find_attr(name(1)) == &mod.parameters.at(name(1)));
+}

@@ -62,7 +62,7 @@ class NamedTensors {
     if (index_.find(name, h)) throw GraphError("tensor '" + name + "' already exists");
     index_.reserve_more();
     const std::string_view key = keys_.store(name);
-    entries_.push_back(Slot{Entry{std::move(name), std::move(t)}, true});
+    entries_.push_back(Slot{Entry{std::move(name), std::move(t)}, true, key.data()});
     index_.insert_new(key, h, entries_.size() - 1);
     ++live_;
     return entries_.back().entry.tensor;
@@ -96,7 +96,9 @@ class NamedTensors {
     const std::size_t end = std::min(entries_.size(), cursor + kWindow);
     for (std::size_t i = cursor; i < end; ++i) {
       const Slot& s = entries_[i];
-      if (s.live && s.entry.name.size() == name.size() && std::string_view(s.entry.name) == name) {
+      // The copy of the name in keys_ (packed in insertion order, next to its neighbours'),
+      // not the entry's own string (a heap block of its own when long).
+      if (s.live && s.entry.name.size() == name.size() && std::string_view(s.key, name.size()) == name) {
         cursor = i + 1;
         return &s.entry.tensor;
       }
@@ -167,25 +169,39 @@ class NamedTensors {
   struct Slot {
     Entry entry;
     bool live;
+    const char* key;  // entry.name's copy in keys_ (live slots)
   };
+  // Drops erased slots. Everything that can throw comes first; the kept slots keep their keys
+  // in keys_ (the erased names' bytes stay there until the next copy rebuilds it).
   void compact() {
     std::vector<Slot> kept;
     kept.reserve(live_);
+    detail::StringTable<std::size_t> index;
+    index.reserve_more(live_);
     for (Slot& s : entries_)
-      if (s.live) kept.push_back(std::move(s));
-    entries_ = std::move(kept);
-    reindex();
+      if (s.live) {
+        const std::string_view key(s.key, s.entry.name.size());
+        index.insert_new(key, detail::hash_string(key), kept.size());
+        kept.push_back(std::move(s));
+      }
+    entries_.swap(kept);
+    index_.swap(index);
   }
   // Rebuilds the index (and its key storage, dropping erased names) from entries_.
+  // (Only the copy constructor calls it: if it throws, the half-made copy is discarded.)
   void reindex() {
     detail::StringTable<std::size_t> index;
     detail::CharArena keys;
     index.reserve_more(entries_.size());
-    for (std::size_t i = 0; i < entries_.size(); ++i)
-      if (entries_[i].live) {
-        std::string_view key = keys.store(entries_[i].entry.name);
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      Slot& s = entries_[i];
+      s.key = nullptr;
+      if (s.live) {
+        std::string_view key = keys.store(s.entry.name);
+        s.key = key.data();
         index.insert_new(key, detail::hash_string(key), i);
       }
+    }
     index_.swap(index);
     keys_.swap(keys);
   }
