@@ -482,6 +482,22 @@ TEST_CASE("BN parameters of the wrong length for the conv's channels are an erro
   CHECK(to_string(t.g) == before);
 }
 
+TEST_CASE("BN parameters and conv bias with one value per channel but not 1-d are an error") {
+  // numel equals the channel count; the rank does not.
+  Builder t = single(ConvSpec{});
+  t.m.buffers.at("m.bn.running_mean") = Tensor(DType::float32, {1, 3});
+  std::string before = to_string(t.g);
+  CHECK_THROWS_WITH_AS(qat::fuse_conv_bn_qat(t.m), doctest::Contains("bn running_mean has shape [1, 3] but conv node"),
+                       GraphError);
+  CHECK(to_string(t.g) == before);
+  Builder u = single(ConvSpec{});
+  u.m.parameters.at("m.conv.bias") = Tensor(DType::float32, {3, 1});
+  CHECK_THROWS_WITH_AS(qat::fuse_conv_bn_qat(u.m), doctest::Contains("bias of shape [3, 1] for 3 output channels"), GraphError);
+  Builder v = single(ConvSpec{});
+  v.m.parameters.at("m.conv.bias") = Tensor(DType::float32, {4});
+  CHECK_THROWS_WITH_AS(qat::fuse_conv_bn_qat(v.m), doctest::Contains("bias of shape [4] for 3 output channels"), GraphError);
+}
+
 TEST_CASE("integer conv or BN parameters are an error naming the BN node") {
   Builder t = single(ConvSpec{});
   t.m.buffers.at("m.bn.running_var") = Tensor(DType::int64, {3});

@@ -115,7 +115,12 @@ void check_parameters(const PassContext& pc, const Node& conv_node, const Node& 
       }
     }
   }
-  if (const Tensor* b = bias_tensor; b && c_out >= 0 && (b->dim() != 1 || b->shape()[0] != c_out))
+  // (A 1-d tensor's length is its numel, kept in the tensor itself: its shape is a heap block of
+  // its own, a cache miss per tensor on a large model.)
+  auto not_per_channel = [&](const Tensor& t) {
+    return t.dim() != 1 || t.numel() != static_cast<std::size_t>(c_out);
+  };
+  if (const Tensor* b = bias_tensor; b && c_out >= 0 && not_per_channel(*b))
     throw GraphError("conv node " + conv_node.describe() + ": bias of shape " + shape_to_string(b->shape()) + " for " +
                      std::to_string(c_out) + " output channels");
   std::size_t i = 0;
@@ -124,7 +129,7 @@ void check_parameters(const PassContext& pc, const Node& conv_node, const Node& 
     const Tensor* t = constant(p);
     bn_tensors[i++] = t;
     floating(t, "bn ", what);
-    if (t && c_out >= 0 && (t->dim() != 1 || t->shape()[0] != c_out))
+    if (t && c_out >= 0 && not_per_channel(*t))
       throw GraphError("batch norm node " + bn_node.describe() + ": bn " + what + " has shape " + shape_to_string(t->shape()) +
                        " but conv node " + conv_node.describe() + " has " + std::to_string(c_out) + " output channels");
   }
