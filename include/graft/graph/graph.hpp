@@ -28,6 +28,7 @@
 #include "graft/graph/argument.hpp"
 #include "graft/graph/detail/name_index.hpp"
 #include "graft/graph/detail/pool.hpp"
+#include "graft/graph/detail/reserve.hpp"
 #include "graft/graph/detail/string_table.hpp"
 #include "graft/error.hpp"
 #include "graft/fault.hpp"
@@ -37,16 +38,6 @@
 #include "graft/graph/schema.hpp"
 
 namespace graft {
-
-namespace detail {
-// Makes room for one more element with geometric growth (reserve(size() + 1) would reallocate
-// on every call).
-template <typename V>
-void reserve_one_more(V& v, std::size_t n = 1) {
-  if (v.capacity() - v.size() < n) v.reserve(std::max(v.size() + n, 2 * v.capacity() + 16));
-}
-
-}  // namespace detail
 
 // How create_node treats the requested name.
 enum class NameMode : std::uint8_t {

@@ -47,11 +47,8 @@ struct PrepareReport {
 
 namespace detail {
 
-// The tensor a get_attr node names, or null (graph inputs and other nodes are symbolic).
-inline const Tensor* constant_of(const Module& m, const Node* n) {
-  return n && n->is_get_attr() ? m.find_attr(n->target()) : nullptr;
-}
-// The same, looking first next to the tensors found last (see Module::find_attr).
+// The tensor a get_attr node names, or null (graph inputs and other nodes are symbolic),
+// looked for first next to the tensors found last (see Module::find_attr).
 inline const Tensor* constant_of(const Module& m, const Node* n, Module::AttrCursor& cursor) {
   return n && n->is_get_attr() ? m.find_attr(n->target(), cursor) : nullptr;
 }

@@ -16,6 +16,7 @@
 
 #include "graft/graph/argument.hpp"
 #include "graft/graph/detail/chunk_cache.hpp"
+#include "graft/graph/detail/reserve.hpp"
 
 namespace graft::detail {
 
@@ -100,7 +101,7 @@ class ArgStore {
   static constexpr std::size_t kLastChunk = 32 * 1024;
 
   void add_chunk() {
-    if (chunks_.size() == chunks_.capacity()) chunks_.reserve(2 * chunks_.size() + 8);  // push_back cannot throw
+    reserve_one_more(chunks_);  // so that push_back cannot throw
     void* c = take_chunk(next_chunk_);
     chunks_.push_back(Chunk{c, next_chunk_});
     cur_ = static_cast<unsigned char*>(c);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "graft/graph/detail/chunk_cache.hpp"
+#include "graft/graph/detail/reserve.hpp"
 
 namespace graft::detail {
 
@@ -49,7 +50,7 @@ class Pool {
       return s;
     }
     if (chunks_.empty() || used_ == ChunkSize) {
-      if (chunks_.size() == chunks_.capacity()) chunks_.reserve(2 * chunks_.size() + 8);  // push_back cannot throw
+      reserve_one_more(chunks_);  // so that push_back cannot throw
       // Uninitialised: slots are constructed on use.
       chunks_.push_back(static_cast<Slot*>(take_chunk(sizeof(Slot) * ChunkSize)));
       used_ = 0;
