@@ -1,8 +1,11 @@
 // scale_conv_weight against the scalar formula static_cast<float>(double(w) * f), bit for bit,
 // on every element: odd row lengths (the vector loop's remainders), conv and grouped
-// conv-transpose layouts, special values, and in place. Built twice: in graft_numerics_tests
-// (the portable loop) and, where the host runs AVX2, in graft_fold_avx2_tests with -mavx2 -mfma
-// (the explicit AVX2 loop).
+// conv-transpose layouts, special values, and in place; and bn_fold_scale's factors against
+// g / std::sqrt(var + eps). Built up to three times: in graft_numerics_tests (the portable
+// loop), where the host runs AVX2 in graft_fold_avx2_tests with -mavx2 -mfma (the explicit AVX2
+// loop), and where it runs AVX-512F in graft_fold_avx512_tests with -mavx512f (the AVX-512 loop,
+// with the AVX2 one for remainders).
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -15,6 +18,9 @@
 
 #ifndef GRAFT_EXPECT_FOLD_AVX2
 #define GRAFT_EXPECT_FOLD_AVX2 0
+#endif
+#ifndef GRAFT_EXPECT_FOLD_AVX512
+#define GRAFT_EXPECT_FOLD_AVX512 0
 #endif
 
 namespace {
@@ -99,6 +105,7 @@ void check_bits(const Shape& shape, bool transposed, std::int64_t groups, unsign
 
 TEST_CASE("fold bits: the float32 weight scaling is the scalar double product rounded once, element by element") {
   CHECK(graft::kernels::detail::kFoldAvx2 == (GRAFT_EXPECT_FOLD_AVX2 != 0));
+  CHECK(graft::kernels::detail::kFoldAvx512 == (GRAFT_EXPECT_FOLD_AVX512 != 0));
   unsigned seed = 11;
   // conv [C_out, C_in/g, k...]: rows of 45, 1, 2, 335, 17 and 4608 elements.
   check_bits({7, 5, 3, 3}, false, 1, seed++);
@@ -114,4 +121,56 @@ TEST_CASE("fold bits: the float32 weight scaling is the scalar double product ro
   check_bits({4, 1, 1, 1}, true, 4, seed++);
   check_bits({8, 3, 7}, true, 2, seed++);
   check_bits({10, 4, 5, 7}, true, 5, seed++);
+}
+
+namespace {
+
+// bn_fold_scale's factors against the scalar formula, bit for bit, for `c` channels (vector
+// bodies and remainders), with gamma in `gdtype` or without gamma (1 / sqrt(var + eps)).
+void check_scale_bits(std::int64_t c, const DType* gdtype, double eps, unsigned seed) {
+  CAPTURE(c);
+  CAPTURE(eps);
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> u(0.0, 3.0);
+  std::normal_distribution<double> normal(0.0, 2.0);
+  Tensor var(DType::float32, {c});
+  for (std::int64_t i = 0; i < c; ++i) {
+    const double v = u(gen);
+    // Zero variances (the factor is then gamma / sqrt(eps)), tiny ones and a huge one.
+    var.data<float>()[i] = static_cast<float>(i % 7 == 0 ? 0.0 : i % 11 == 0 ? 1e-30 : i == 5 ? 3e38 : v * v);
+  }
+  Tensor gamma;
+  if (gdtype) {
+    gamma = Tensor(*gdtype, {c});
+    for (std::int64_t i = 0; i < c; ++i) {
+      const double g = i % 13 == 0 ? -0.0 : normal(gen);
+      if (*gdtype == DType::float64) gamma.data<double>()[i] = g;
+      else gamma.data<float>()[i] = static_cast<float>(g);
+    }
+  }
+  const std::vector<double> s = graft::kernels::bn_fold_scale(var, eps, gdtype ? &gamma : nullptr, c);
+  REQUIRE(s.size() == static_cast<std::size_t>(c));
+  std::size_t bad = 0, first = 0;
+  for (std::int64_t i = 0; i < c; ++i) {
+    double g = 1.0;
+    if (gdtype)
+      g = *gdtype == DType::float64 ? gamma.data<double>()[i] : static_cast<double>(gamma.data<float>()[i]);
+    const double expected = g / std::sqrt(static_cast<double>(var.data<float>()[i]) + eps);
+    if (std::memcmp(&s[static_cast<std::size_t>(i)], &expected, sizeof(double)) != 0 && bad++ == 0)
+      first = static_cast<std::size_t>(i);
+  }
+  CAPTURE(first);
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("fold bits: the BN factors are g / sqrt(var + eps) in double, bit for bit, with and without gamma") {
+  const DType f32 = DType::float32, f64 = DType::float64;
+  unsigned seed = 41;
+  for (std::int64_t c : {1, 3, 8, 17, 64, 1000}) {
+    check_scale_bits(c, &f32, 1e-5, seed++);
+    check_scale_bits(c, &f64, 1e-3, seed++);
+    check_scale_bits(c, nullptr, 1e-5, seed++);
+  }
 }
