@@ -255,6 +255,15 @@ def make_conv_cases():
               dilation=[2, 1, 1], groups=2, bias=False)
     conv_case("conv3d_depthwise_mult2", s + 22, 3, False, 2, 3, 6, [5, 5, 5], 3,
               padding=1, groups=3)
+    # Larger outputs: the convolution im2cols blocks of output rows sized for the L2 cache
+    # (graft/tensor/conv.hpp), so these run several blocks, with a short last one, and in 3-d
+    # blocks that cross a depth boundary.
+    conv_case("conv2d_blocks_groups2", s + 23, 2, False, 1, 8, 4, [60, 70], 3,
+              padding=1, groups=2)
+    conv_case("conv2d_blocks_stride2_pad2_dil2", s + 24, 2, False, 1, 6, 4,
+              [100, 90], 3, stride=2, padding=2, dilation=2)
+    conv_case("conv3d_blocks", s + 25, 3, False, 1, 2, 3, [6, 20, 30], 3,
+              padding=1)
     # conv_transpose1d
     conv_case("conv_transpose1d_plain", s + 30, 1, True, 2, 3, 4, 6, 3)
     conv_case("conv_transpose1d_stride2_outpad1_groups2", s + 31, 1, True, 2, 4,

@@ -32,8 +32,8 @@ void check_family(const std::string& prefix, std::size_t expected_files) {
 
 TEST_CASE("conv: conv1d/2d/3d (stride, padding, dilation, groups, depthwise, no bias) match PyTorch") {
   check_family("conv1d_", 4);
-  check_family("conv2d_", 7);
-  check_family("conv3d_", 3);
+  check_family("conv2d_", 9);
+  check_family("conv3d_", 4);
 }
 
 TEST_CASE("conv: conv_transpose1d/2d/3d (output_padding, groups, depthwise) match PyTorch") {

@@ -1,7 +1,9 @@
 // graft/tensor/conv.hpp - convolution and transposed convolution, 1-d/2-d/3-d, PyTorch semantics.
 //
-// Both are im2col (col2im for the transpose) plus one Eigen GEMM per (batch, group). The column
-// buffer is allocated once per call; the inner loops do not allocate. 1-d and 2-d convolutions
+// Both are im2col (col2im for the transpose) plus Eigen GEMMs per (batch, group): the convolution
+// im2cols a block of output rows at a time, sized to stay in the L2 cache, and multiplies it into
+// its columns of the output. The column buffer is allocated once per call; the inner loops do not
+// allocate. 1-d and 2-d convolutions
 // run through the 3-d code with unit leading spatial dimensions.
 #pragma once
 
@@ -136,18 +138,19 @@ inline Shape conv_output_shape(const ConvGeometry& g, std::size_t nsp) {
   return s;
 }
 
-// col[(c, a, b, e), (od, oh, ow)] = x[c, od*s - p + a*d, ...] (0 outside), for `channels` channels.
+// col[(c, a, b, e), (od, oh, ow)] = x[c, od*s - p + a*d, ...] (0 outside), for `channels` channels
+// and the output rows (od, oh) numbered r0 <= od * oH + oh < r1: a K x ((r1 - r0) * oW) block.
 template <typename T>
-void im2col(const T* x, std::int64_t channels, const ConvGeometry& g, T* col) {
-  const std::int64_t P = g.out_size();
+void im2col(const T* x, std::int64_t channels, const ConvGeometry& g, std::int64_t r0, std::int64_t r1, T* col) {
   const std::int64_t iD = g.in[0], iH = g.in[1], iW = g.in[2];
-  const std::int64_t oD = g.out[0], oH = g.out[1], oW = g.out[2];
+  const std::int64_t oH = g.out[1], oW = g.out[2];
+  const std::int64_t cols = (r1 - r0) * oW;
   T* dst = col;
   for (std::int64_t c = 0; c < channels; ++c) {
     const T* xc = x + c * g.in_size();
     for (std::int64_t a = 0; a < g.k[0]; ++a)
       for (std::int64_t b = 0; b < g.k[1]; ++b)
-        for (std::int64_t e = 0; e < g.k[2]; ++e, dst += P) {
+        for (std::int64_t e = 0; e < g.k[2]; ++e, dst += cols) {
           // valid ow range: 0 <= ow*sw - pw + e*dw < iW
           const std::int64_t off_w = e * g.dil[2] - g.pad[2];
           std::int64_t lo = off_w >= 0 ? 0 : (-off_w + g.stride[2] - 1) / g.stride[2];
@@ -155,28 +158,22 @@ void im2col(const T* x, std::int64_t channels, const ConvGeometry& g, T* col) {
           lo = std::min(lo, oW);
           hi = std::min(std::max(hi, lo), oW);
           T* d = dst;
-          for (std::int64_t od = 0; od < oD; ++od) {
+          for (std::int64_t r = r0; r < r1; ++r, d += oW) {
+            const std::int64_t od = r / oH, oh = r % oH;
             const std::int64_t id = od * g.stride[0] - g.pad[0] + a * g.dil[0];
-            if (id < 0 || id >= iD) {
-              std::fill_n(d, oH * oW, T(0));
-              d += oH * oW;
+            const std::int64_t ih = oh * g.stride[1] - g.pad[1] + b * g.dil[1];
+            if (id < 0 || id >= iD || ih < 0 || ih >= iH) {
+              std::fill_n(d, oW, T(0));
               continue;
             }
-            for (std::int64_t oh = 0; oh < oH; ++oh, d += oW) {
-              const std::int64_t ih = oh * g.stride[1] - g.pad[1] + b * g.dil[1];
-              if (ih < 0 || ih >= iH) {
-                std::fill_n(d, oW, T(0));
-                continue;
-              }
-              const T* row = xc + (id * iH + ih) * iW;
-              std::fill_n(d, lo, T(0));
-              if (g.stride[2] == 1) {
-                if (hi > lo) std::copy(row + lo + off_w, row + hi + off_w, d + lo);
-              } else {
-                for (std::int64_t ow = lo; ow < hi; ++ow) d[ow] = row[ow * g.stride[2] + off_w];
-              }
-              std::fill(d + hi, d + oW, T(0));
+            const T* row = xc + (id * iH + ih) * iW;
+            std::fill_n(d, lo, T(0));
+            if (g.stride[2] == 1) {
+              if (hi > lo) std::copy(row + lo + off_w, row + hi + off_w, d + lo);
+            } else {
+              for (std::int64_t ow = lo; ow < hi; ++ow) d[ow] = row[ow * g.stride[2] + off_w];
             }
+            std::fill(d + hi, d + oW, T(0));
           }
         }
   }
@@ -225,27 +222,45 @@ void add_channel_bias(T* out, const T* bias, std::int64_t n, std::int64_t c_out,
     }
 }
 
+// The convolution im2cols blocks of whole output rows (od, oh) of about kConvBlockBytes, so a
+// block stays in the L2 cache between im2col writing it and the GEMM packing it, instead of
+// streaming a K x P matrix (7.4 MB for ResNet's first conv) out to memory and back. A block has
+// at least kConvBlockMinCols columns: every GEMM re-packs the weight, which must stay a small
+// share of its work (a deep layer's weight is megabytes and its K x P matrix fits L2 anyway).
+inline constexpr std::int64_t kConvBlockBytes = std::int64_t(256) << 10;
+inline constexpr std::int64_t kConvBlockMinCols = 1024;
+
 template <typename T>
 void conv_forward(const Tensor& input, const Tensor& weight, const Tensor* bias, const ConvGeometry& g, Tensor& out) {
   const std::int64_t cg_in = g.c_in / g.groups, cg_out = g.c_out / g.groups;
   const std::int64_t K = cg_in * g.k_size(), P = g.out_size();
   const bool direct = g.k_size() == 1 && g.stride == std::array<std::int64_t, 3>{1, 1, 1} &&
                       g.pad == std::array<std::int64_t, 3>{0, 0, 0};
-  // Uninitialised on purpose: im2col writes every element (a zeroing std::vector costs a pass).
-  Eigen::Matrix<T, Eigen::Dynamic, 1> col(direct ? 0 : K * P);
+  const std::int64_t oW = g.out[2], rows = g.out[0] * g.out[1];
+  const std::int64_t want_cols =
+      std::max(kConvBlockMinCols, kConvBlockBytes / std::max<std::int64_t>(1, K * static_cast<std::int64_t>(sizeof(T))));
+  const std::int64_t block_rows =
+      direct ? rows : std::clamp<std::int64_t>((want_cols + oW - 1) / std::max<std::int64_t>(oW, 1), 1, std::max<std::int64_t>(rows, 1));
+  // Uninitialised on purpose: im2col writes every element it hands the GEMM.
+  Eigen::Matrix<T, Eigen::Dynamic, 1> col(direct ? 0 : K * block_rows * oW);
+  using Out = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
   const T* x = input.data<T>();
   const T* w = weight.data<T>();
   T* y = out.data<T>();
   for (std::int64_t n = 0; n < g.n; ++n)
     for (std::int64_t gr = 0; gr < g.groups; ++gr) {
       const T* xg = x + (n * g.c_in + gr * cg_in) * g.in_size();
-      const T* cp = xg;
-      if (!direct) {
-        im2col(xg, cg_in, g, col.data());
-        cp = col.data();
+      ConstRowMajorMap<T> wg(w + gr * cg_out * K, cg_out, K);
+      T* yg = y + (n * g.c_out + gr * cg_out) * P;
+      if (direct) {
+        RowMajorMap<T>(yg, cg_out, P).noalias() = wg * ConstRowMajorMap<T>(xg, K, P);
+        continue;
       }
-      RowMajorMap<T> yg(y + (n * g.c_out + gr * cg_out) * P, cg_out, P);
-      yg.noalias() = ConstRowMajorMap<T>(w + gr * cg_out * K, cg_out, K) * ConstRowMajorMap<T>(cp, K, P);
+      for (std::int64_t r0 = 0; r0 < rows; r0 += block_rows) {
+        const std::int64_t r1 = std::min(rows, r0 + block_rows), cols = (r1 - r0) * oW;
+        im2col(xg, cg_in, g, r0, r1, col.data());
+        Out(yg + r0 * oW, cg_out, cols, Eigen::OuterStride<>(P)).noalias() = wg * ConstRowMajorMap<T>(col.data(), K, cols);
+      }
     }
   if (bias) add_channel_bias(y, bias->data<T>(), g.n, g.c_out, P);
 }
