@@ -3,8 +3,8 @@
 // Both are im2col (col2im for the transpose) plus Eigen GEMMs per (batch, group): the convolution
 // im2cols a block of output rows at a time, sized to stay in the L2 cache, and multiplies it into
 // its columns of the output. The column buffer is allocated once per call; the inner loops do not
-// allocate. 1-d and 2-d convolutions
-// run through the 3-d code with unit leading spatial dimensions.
+// allocate. 1-d and 2-d convolutions run through the 3-d code with unit leading spatial
+// dimensions.
 #pragma once
 
 #include <algorithm>
@@ -239,8 +239,9 @@ void conv_forward(const Tensor& input, const Tensor& weight, const Tensor* bias,
   const std::int64_t oW = g.out[2], rows = g.out[0] * g.out[1];
   const std::int64_t want_cols =
       std::max(kConvBlockMinCols, kConvBlockBytes / std::max<std::int64_t>(1, K * static_cast<std::int64_t>(sizeof(T))));
-  const std::int64_t block_rows =
-      direct ? rows : std::clamp<std::int64_t>((want_cols + oW - 1) / std::max<std::int64_t>(oW, 1), 1, std::max<std::int64_t>(rows, 1));
+  // Whole output rows per block; conv_geometry makes every output size at least 1, so oW, rows
+  // and block_rows are all positive.
+  const std::int64_t block_rows = direct ? rows : std::min(rows, (want_cols + oW - 1) / oW);
   // Uninitialised on purpose: im2col writes every element it hands the GEMM.
   Eigen::Matrix<T, Eigen::Dynamic, 1> col(direct ? 0 : K * block_rows * oW);
   using Out = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;

@@ -46,12 +46,17 @@ inline std::string fmt_double(double v) {
   return os.str();
 }
 
+// Throws unless `t` holds one value per output channel (a scalar when c_out is 1).
+inline void check_per_channel(const Tensor& t, std::int64_t c_out, const char* name) {
+  if (t.numel() != static_cast<std::size_t>(c_out) || t.dim() > 1)
+    throw TensorError(std::string("fold_conv_bn_weights: ") + name + " of shape " + shape_to_string(t.shape()) +
+                      " does not fit " + std::to_string(c_out) + " output channels");
+}
+
 inline std::vector<double> bn_vector_as_double(const Tensor* t, std::int64_t c_out, double dflt, const char* name) {
   std::vector<double> v(static_cast<std::size_t>(c_out), dflt);
   if (!t) return v;
-  if (t->numel() != static_cast<std::size_t>(c_out) || t->dim() > 1)
-    throw TensorError(std::string("fold_conv_bn_weights: ") + name + " of shape " + shape_to_string(t->shape()) +
-                      " does not fit " + std::to_string(c_out) + " output channels");
+  check_per_channel(*t, c_out, name);
   dispatch_float(t->dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     const T* p = t->data<T>();
@@ -140,9 +145,7 @@ inline std::int64_t conv_out_channels(const Tensor& weight, bool transposed, std
 // (its default) Eigen's AVX-512 double sqrt is rsqrt14 plus Newton steps, which is not.
 inline std::vector<double> bn_fold_scale(const Tensor& running_var, double eps, const Tensor* gamma, std::int64_t c_out) {
   std::vector<double> s = detail::bn_vector_as_double(&running_var, c_out, 0.0, "running_var");
-  if (gamma && (gamma->numel() != static_cast<std::size_t>(c_out) || gamma->dim() > 1))
-    throw TensorError(std::string("fold_conv_bn_weights: bn_weight of shape ") + shape_to_string(gamma->shape()) +
-                      " does not fit " + std::to_string(c_out) + " output channels");
+  if (gamma) detail::check_per_channel(*gamma, c_out, "bn_weight");
   for (std::size_t c = 0; c < s.size(); ++c) {
     const double var = s[c];
     if (std::isnan(var) || var < 0.0)
