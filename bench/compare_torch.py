@@ -14,7 +14,8 @@ torch's):
            graft's fuse_conv_bn_qat (BM_Prepare); matching alone: torch.fx's SubgraphMatcher (what
            replace_pattern runs first) against check_conv_bn_pairs (BM_PrepareMatch, which also
            runs prepare's guard rails); graft's flatness is also printed from cold caches
-           (BM_PrepareCold), for reference only: the target is judged on BM_Prepare
+           (BM_PrepareCold) and with glibc keeping freed memory (one more process of BM_Prepare
+           under KEEP_HEAP_ENV), for reference only: the target is judged on BM_Prepare
   fold     torch.nn.utils.fusion.fuse_conv_bn_weights against graft's fold_conv_bn_weights
            (BM_FoldConvBnWeights; both allocate the folded weight) on 64x64x3x3, 512x512x3x3 and
            2048x512x1x1 float32 weights; and graft's fold into a preallocated buffer against
@@ -66,18 +67,25 @@ CONV_SHAPES = {
 }
 BN_SHAPES = {"64x112": (64, 112), "256x56": (256, 56), "2048x7": (2048, 7)}
 CHAIN_BLOCKS = [100, 300, 1000, 2000, 10000, 100000]
+# glibc told to keep every freed byte (no trimming of the heap top, nothing mmapped), for the
+# informational "heap kept" prepare run: a pass that frees and takes memory again then finds it
+# in the process instead of faulting fresh pages in from the kernel. Not the default, not the
+# target's measurement; an application that rewrites large graphs one after another can ask for
+# the same with mallopt(M_TRIM_THRESHOLD / M_MMAP_THRESHOLD).
+KEEP_HEAP_ENV = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=4294967296"}
 
 
 # ---------------------------------------------------------------------------------------------
 # graft side
 
 
-def run_graft_once(binary, bench_filter, repetitions):
-    """Medians (by run name) of one run of one benchmark program."""
+def run_graft_once(binary, bench_filter, repetitions, env=None):
+    """Medians (by run name) of one run of one benchmark program (`env`: extra environment)."""
     cmd = [binary, "--benchmark_format=json", f"--benchmark_filter={bench_filter}",
            f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
-    print("  $ " + " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    print("  $ " + "".join(f"{k}={v} " for k, v in (env or {}).items()) + " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=dict(os.environ, **env) if env else None).stdout
     data = json.loads(out)
     res = {}
     for b in data["benchmarks"]:
@@ -333,12 +341,16 @@ def main():
         filt = "BM_(Prepare|PrepareCold|PrepareMatch|CopyGraph)(/(" + "|".join(map(str, blocks)) + ")(/|$)|_)"
         g, ctx = run_graft(os.path.join(bindir, "bench_prepare"), filt, args.prepare_reps, args.graft_runs)
         result["graft_context"] = ctx
+        # One more process, BM_Prepare only, with glibc keeping freed memory (KEEP_HEAP_ENV).
+        kept, _ = run_graft_once(os.path.join(bindir, "bench_prepare"),
+                                 "BM_Prepare/(" + "|".join(map(str, blocks)) + ")/", args.prepare_reps, KEEP_HEAP_ENV)
         for n in blocks:
             nodes = 9 * n + 2
             gp, gm, gc = graft_get(g, f"BM_Prepare/{n}"), graft_get(g, f"BM_PrepareMatch/{n}"), graft_get(g, f"BM_CopyGraph/{n}")
             gcold = graft_get(g, f"BM_PrepareCold/{n}")
             entry = dict(blocks=n, nodes=nodes, graft_prepare_cpu_s=gp["cpu_s"], graft_prepare_real_s=gp["real_s"],
                          graft_prepare_cold_cpu_s=gcold["cpu_s"],
+                         graft_prepare_heap_kept_cpu_s=graft_get(kept, f"BM_Prepare/{n}")["cpu_s"],
                          graft_match_cpu_s=gm["cpu_s"], graft_copy_cpu_s=gc["cpu_s"],
                          graft_prepare_peak_mib=gp.get("peak_MiB"), graft_input_mib=gp.get("input_MiB"))
             if n <= args.max_torch_blocks:
@@ -363,6 +375,11 @@ def main():
             cold = [e["graft_prepare_cold_cpu_s"] / e["nodes"] for e in result["prepare_chain"]]
             row("prepare", f"graft per-node time from cold caches, max/min over {blocks[0]}..{blocks[-1]} blocks",
                 max(cold), min(cold), "s/node", max(cold) / min(cold))
+            # And with glibc keeping what the previous iteration freed (one process): how much of
+            # the spread is the kernel handing the large graphs' memory back page by page.
+            kept_pn = [e["graft_prepare_heap_kept_cpu_s"] / e["nodes"] for e in result["prepare_chain"]]
+            row("prepare", f"graft per-node time, heap kept by glibc, max/min over {blocks[0]}..{blocks[-1]} blocks",
+                max(kept_pn), min(kept_pn), "s/node", max(kept_pn) / min(kept_pn))
         for model in ("ResNet50", "MobileNetV2"):
             gp, gm = graft_get(g, f"BM_Prepare_{model}"), graft_get(g, f"BM_PrepareMatch_{model}")
             result[f"graft_prepare_{model}"] = dict(cpu_s=gp["cpu_s"], real_s=gp["real_s"], match_cpu_s=gm["cpu_s"],

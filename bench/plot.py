@@ -38,6 +38,7 @@ def main():
         ("torch_match_cpu_s", "torch.fx SubgraphMatcher (matching alone)", "tab:red", "s", ":"),
         ("graft_prepare_cpu_s", "graft fuse_conv_bn_qat", "tab:blue", "o", "-"),
         ("graft_prepare_cold_cpu_s", "graft fuse_conv_bn_qat, caches flushed first", "tab:cyan", "D", "-."),
+        ("graft_prepare_heap_kept_cpu_s", "graft fuse_conv_bn_qat, freed memory kept by malloc", "tab:green", "v", "-."),
         ("graft_match_cpu_s", "graft check_conv_bn_pairs (matching alone)", "tab:blue", "s", ":"),
         ("graft_copy_cpu_s", "graft deep copy of the graph (baseline)", "tab:gray", "^", "--"),
     ]
