@@ -338,12 +338,13 @@ def main():
 
     if "prepare" not in skip:
         blocks = [n for n in CHAIN_BLOCKS if n <= args.max_blocks]
-        filt = "BM_(Prepare|PrepareCold|PrepareMatch|CopyGraph)(/(" + "|".join(map(str, blocks)) + ")(/|$)|_)"
+        sizes = "|".join(map(str, blocks))
+        filt = "BM_(Prepare|PrepareCold|PrepareMatch|CopyGraph)(/(" + sizes + ")(/|$)|_)"
         g, ctx = run_graft(os.path.join(bindir, "bench_prepare"), filt, args.prepare_reps, args.graft_runs)
         result["graft_context"] = ctx
         # One more process, BM_Prepare only, with glibc keeping freed memory (KEEP_HEAP_ENV).
         kept, _ = run_graft_once(os.path.join(bindir, "bench_prepare"),
-                                 "BM_Prepare/(" + "|".join(map(str, blocks)) + ")/", args.prepare_reps, KEEP_HEAP_ENV)
+                                 "BM_Prepare/(" + sizes + ")/", args.prepare_reps, KEEP_HEAP_ENV)
         for n in blocks:
             nodes = 9 * n + 2
             gp, gm, gc = graft_get(g, f"BM_Prepare/{n}"), graft_get(g, f"BM_PrepareMatch/{n}"), graft_get(g, f"BM_CopyGraph/{n}")
@@ -365,21 +366,19 @@ def main():
                 row("prepare", f"{n} blocks: matching alone (SubgraphMatcher vs check_conv_bn_pairs)", gm["cpu_s"],
                     tm_cpu, "s", tm_cpu / gm["cpu_s"])
             result["prepare_chain"].append(entry)
-        per_node = [e["graft_prepare_cpu_s"] / e["nodes"] for e in result["prepare_chain"]]
-        if len(per_node) > 1:
-            spread = max(per_node) / min(per_node)
-            row("prepare", f"graft per-node time, max/min over {blocks[0]}..{blocks[-1]} blocks", max(per_node),
-                min(per_node), "s/node", spread, "<= 2 (flatness)", spread <= 2)
-            # The same pass with every size starting from cold caches (BM_PrepareCold): how much
-            # of the spread is the small graphs starting in cache. Not the target's measurement.
-            cold = [e["graft_prepare_cold_cpu_s"] / e["nodes"] for e in result["prepare_chain"]]
-            row("prepare", f"graft per-node time from cold caches, max/min over {blocks[0]}..{blocks[-1]} blocks",
-                max(cold), min(cold), "s/node", max(cold) / min(cold))
-            # And with glibc keeping what the previous iteration freed (one process): how much of
-            # the spread is the kernel handing the large graphs' memory back page by page.
-            kept_pn = [e["graft_prepare_heap_kept_cpu_s"] / e["nodes"] for e in result["prepare_chain"]]
-            row("prepare", f"graft per-node time, heap kept by glibc, max/min over {blocks[0]}..{blocks[-1]} blocks",
-                max(kept_pn), min(kept_pn), "s/node", max(kept_pn) / min(kept_pn))
+        # Per-node spread over the sizes: the target's (BM_Prepare), then for reference only the
+        # same pass from cold caches (BM_PrepareCold: how much of the spread is the small graphs
+        # starting in cache) and with glibc keeping what the previous iteration freed (how much is
+        # the kernel handing the large graphs' memory back page by page).
+        if len(blocks) > 1:
+            over = f"max/min over {blocks[0]}..{blocks[-1]} blocks"
+            for key, what, target in (("graft_prepare_cpu_s", "graft per-node time", "<= 2 (flatness)"),
+                                      ("graft_prepare_cold_cpu_s", "graft per-node time from cold caches", None),
+                                      ("graft_prepare_heap_kept_cpu_s", "graft per-node time, heap kept by glibc", None)):
+                per_node = [e[key] / e["nodes"] for e in result["prepare_chain"]]
+                spread = max(per_node) / min(per_node)
+                row("prepare", f"{what}, {over}", max(per_node), min(per_node), "s/node", spread, target,
+                    (spread <= 2) if target else None)
         for model in ("ResNet50", "MobileNetV2"):
             gp, gm = graft_get(g, f"BM_Prepare_{model}"), graft_get(g, f"BM_PrepareMatch_{model}")
             result[f"graft_prepare_{model}"] = dict(cpu_s=gp["cpu_s"], real_s=gp["real_s"], match_cpu_s=gm["cpu_s"],
